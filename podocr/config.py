@@ -62,6 +62,7 @@ class DetConfig:
     box_thresh: float = 0.5
     unclip_ratio: float = 1.6
     max_candidates: int = 1000
+    dilate: bool = True  # 2×2 dilation of the thresholded map joins broken strokes of small text
     min_box_side: float = 3.0
     batch_size: int = 8
     bucket_step: int = 64  # padded det inputs are rounded up to multiples of this → few distinct shapes
@@ -91,7 +92,13 @@ class IOConfig:
     max_pixels: int = 50_000_000  # decompression-bomb guard
     max_side: int = 12_000
     fetch_threads: int = 8
-    read_retries: int = 3
+    read_retries: int = 3  # extra attempts after a transient failure (5xx, SlowDown, reset, timeout)
+    retry_base_s: float = 0.2  # backoff: attempt n sleeps uniform(0, min(retry_max_s, base * 2**(n-1)))
+    retry_max_s: float = 5.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 20.0  # a stalled object read fails (and is retried) instead of hanging a worker
+    max_uri_chars: int = 2048  # longer manifest image URIs are rejected, not resolved
+    max_jpeg_scans: int = 256  # progressive JPEGs with more scans are a slow-decode attack, not a photo
     s3_endpoint_url: str = ""
     s3_anon: bool = False
     aws_access_key_id: str = ""  # normally from the AWS environment/config, never logged
@@ -108,7 +115,9 @@ class JobConfig:
     n_workers: int = 0  # 0 = sized to the machine
     threads_per_worker: int = 1
     cuda: bool = False
-    retries: int = 2
+    retries: int = 2  # Dask task retries per partition (Dask's default is 0)
+    ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile
+    dashboard_address: str = ":8787"  # LocalCluster dashboard; "" = none
     report: bool = True
     progress: bool = True
     log_json: bool = False

@@ -152,17 +152,17 @@ def match_lines(
 
 def line_recall(matches: Sequence[LineMatch]) -> float | None:
     """Share of GT lines read (None when there are no GT lines)."""
-    return _ratio(sum(m.read for m in matches), len(matches))
+    return ratio(sum(m.read for m in matches), len(matches))
 
 
 def line_exact(matches: Sequence[LineMatch]) -> float | None:
     """Share of GT lines whose best predicted line equals them after nospace normalisation."""
-    return _ratio(sum(m.exact for m in matches), len(matches))
+    return ratio(sum(m.exact for m in matches), len(matches))
 
 
 def line_cer(matches: Sequence[LineMatch]) -> float | None:
     """Mean over GT lines of the best match's CER, each capped at 1 (an unread line costs 1 at most)."""
-    return _ratio(sum(m.cer for m in matches), len(matches))
+    return ratio(sum(m.cer for m in matches), len(matches))
 
 
 # ---- words -----------------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def word_counts(pred_lines: Iterable[str], gt_lines: Iterable[str]) -> tuple[int
 
 def prf(tp: int, n_pred: int, n_true: int) -> PRF:
     """Precision, recall, F1; a ratio with a zero denominator is None (undefined, not 0 or 1)."""
-    p, r = _ratio(tp, n_pred), _ratio(tp, n_true)
+    p, r = ratio(tp, n_pred), ratio(tp, n_true)
     if p is None or r is None:
         return p, r, None
     return p, r, (0.0 if p + r == 0 else 2 * p * r / (p + r))
@@ -294,5 +294,6 @@ def verification_prf(table: Mapping[str, Mapping[str, int]]) -> PRF:
     return prf(tp, n_pred, n_true)
 
 
-def _ratio(num: float, den: float) -> float | None:
+def ratio(num: float, den: float) -> float | None:
+    """num / den, or None when there is nothing to count (an undefined rate is not 0 or 1)."""
     return None if den == 0 else num / den

@@ -1,0 +1,191 @@
+"""`podocr eval`: run the OCR pipeline (+ extraction) over a labelled folder, or score a results file.
+
+The report is one JSON-able dict: the overall metrics, `by` (the same metrics per carrier and condition
+bucket) and how the run was made. Throughput is measured over OCR + extraction only (model loading and image
+decoding are timed separately), so it tracks the pipeline, not the disk.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from podocr.config import PodocrConfig
+from podocr.eval import score
+from podocr.eval.dataset import EvalError, Sample, load_dataset
+from podocr.eval.results import Prediction, from_pipeline, load_results, missing
+
+__all__ = ["EvalError", "build_report", "evaluate", "format_table", "run_pipeline", "write_json"]
+
+BATCH_SIZE = 8  # photos handed to the pipeline per call: enough for its cross-image batching, little memory
+TABLE_COLUMNS = (
+    ("n", "n_images", "d"),
+    ("lines", "line_recall", "f"),
+    ("exact", "line_exact", "f"),
+    ("CER", "line_cer", "f"),
+    ("word F1", "word_f1", "f"),
+    ("track", "tracking_accuracy", "f"),
+    ("ZIP", "zip_accuracy", "f"),
+    ("street", "street_accuracy", "f"),
+    ("trk ext", "tracking_extracted_accuracy", "f"),
+    ("ver F1", "verification_f1", "f"),
+    ("neg txt", "negatives_with_text", "f"),
+)
+
+
+def evaluate(
+    data: str | Path,
+    *,
+    cfg: PodocrConfig | None = None,
+    results: str | Path | None = None,
+    limit: int | None = None,
+    batch_size: int = BATCH_SIZE,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score `data` (a labelled folder): with `results`, that file's predictions; else the pipeline's, run now."""
+    samples = load_dataset(data, limit=limit)
+    meta: dict[str, Any] = {"data": str(data), "limit": limit}
+    if results is not None:
+        loaded = load_results(results)
+        with_extraction = any(p.fields is not None for p in loaded.values())
+        preds = [
+            loaded.get(s.id) or missing(s.id, "not in the results file", with_extraction) for s in samples
+        ]
+        meta.update(source="results", results=str(results), images_per_s=None)
+    else:
+        cfg = cfg or PodocrConfig.load()
+        preds, timing = run_pipeline(samples, cfg, batch_size=batch_size, progress=progress)
+        meta.update(source="pipeline", model_set=cfg.models.set, provider=cfg.engine.provider, **timing)
+    return build_report(samples, preds, meta)
+
+
+def build_report(
+    samples: Sequence[Sample], preds: Sequence[Prediction], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """Overall metrics, then `meta`, then the per-bucket breakdown under `by`."""
+    scores = [score.score_image(s, p) for s, p in zip(samples, preds, strict=True)]
+    report = score.aggregate(scores)
+    report.update(meta)
+    report["by"] = score.breakdown(scores)
+    return report
+
+
+def run_pipeline(
+    samples: Sequence[Sample], cfg: PodocrConfig, *, batch_size: int = BATCH_SIZE, progress: bool = False
+) -> tuple[list[Prediction], dict[str, Any]]:
+    """Predictions for `samples` in order, and timings; a photo that fails to decode or read becomes an error."""
+    from podocr.extract import Expected, extract_fields
+    from podocr.ocr.engine import EngineError
+    from podocr.ocr.models import ModelError
+    from podocr.ocr.pipeline import OcrPipeline
+
+    t0 = time.perf_counter()
+    try:
+        pipeline = OcrPipeline.from_config(cfg)
+    except (ModelError, EngineError) as exc:
+        raise EvalError(f"cannot load the OCR pipeline: {exc}") from exc
+    load_s = time.perf_counter() - t0
+    decode_s = work_s = 0.0
+    preds: list[Prediction] = []
+    bar = _progress(len(samples)) if progress else None
+    for start in range(0, len(samples), batch_size):
+        batch = samples[start : start + batch_size]
+        t0 = time.perf_counter()
+        decoded = [_decode(s) for s in batch]
+        t1 = time.perf_counter()
+        good = [(s, img) for s, img in zip(batch, decoded, strict=True) if not isinstance(img, str)]
+        pages = pipeline.run_safe([img for _, img in good])  # a failing photo comes back as its exception
+        by_id: dict[str, Prediction] = {}
+        for (sample, _), page in zip(good, pages, strict=True):
+            if isinstance(page, Exception):
+                reason = f"ocr_failed: {type(page).__name__}: {page}"
+                by_id[sample.id] = missing(sample.id, reason, with_extraction=True)
+                continue
+            expected = Expected.from_row(sample.expected) if sample.expected else None
+            by_id[sample.id] = from_pipeline(sample.id, page, extract_fields(page, expected))
+        t2 = time.perf_counter()
+        decode_s, work_s = decode_s + (t1 - t0), work_s + (t2 - t1)
+        for s, img in zip(batch, decoded, strict=True):
+            preds.append(by_id.get(s.id) or missing(s.id, str(img), with_extraction=True))
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    n = len(samples)
+    timing = {
+        "images_per_s": n / work_s if work_s > 0 else None,
+        "ocr_extract_s": work_s,
+        "decode_s": decode_s,
+        "model_load_s": load_s,
+        "batch_size": batch_size,
+    }
+    return preds, timing
+
+
+def _decode(sample: Sample) -> np.ndarray | str:
+    """BGR image, or the reason it could not be decoded (scored as a photo that read nothing)."""
+    try:  # the job's decoder (EXIF, formats, bomb limits) when present
+        from podocr.io.decode import decode_image
+    except ImportError:
+        decode_image = None
+    try:
+        if decode_image is not None:
+            return decode_image(sample.image.read_bytes())
+        import cv2
+
+        img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
+        return img if img is not None else f"decode_failed: cv2 could not read {sample.image}"
+    except Exception as exc:  # a bad photo is an error row in the report, never a crashed evaluation
+        return f"decode_failed: {type(exc).__name__}: {exc}"
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="photo", file=sys.stderr, desc="eval")
+
+
+def write_json(report: dict[str, Any], path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A fixed-width text table: the overall row, then one block per breakdown dimension."""
+    head = f"{'':22}" + "".join(f"{title:>9}" for title, _, _ in TABLE_COLUMNS)
+    rows = [head, _row("overall", report)]
+    for dim, groups in report.get("by", {}).items():
+        rows.append(f"-- by {dim}")
+        rows += [_row(f"  {bucket}", values) for bucket, values in groups.items()]
+    lines = ["\n".join(rows)]
+    if report.get("images_per_s") is not None:
+        lines.append(
+            f"{report['images_per_s']:.2f} photos/s over OCR+extraction ({report['ocr_extract_s']:.1f} s); "
+            f"decode {report['decode_s']:.1f} s, model load {report['model_load_s']:.1f} s"
+        )
+    lines.append(_confusion_text(report["verification_confusion"], report.get("n_verified", 0)))
+    return "\n".join(lines)
+
+
+def _row(label: str, values: dict[str, Any]) -> str:
+    cells = []
+    for _, key, kind in TABLE_COLUMNS:
+        v = values.get(key)
+        cells.append(f"{'-':>9}" if v is None else f"{v:>9d}" if kind == "d" else f"{v:>9.3f}")
+    return f"{label[:22]:22}" + "".join(cells)
+
+
+def _confusion_text(table: dict[str, dict[str, int]], n: int) -> str:
+    if not n:
+        return "verification: not scored (no extraction or no manifest expectations)"
+    cols = list(next(iter(table.values())))
+    out = ["verification (rows: truth, columns: verdict)", f"{'':12}" + "".join(f"{c:>12}" for c in cols)]
+    out += [f"{t:12}" + "".join(f"{row[c]:>12d}" for c in cols) for t, row in table.items()]
+    return "\n".join(out)

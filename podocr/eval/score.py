@@ -1,0 +1,181 @@
+"""Score predictions against samples: per-photo counts, pooled totals, and breakdowns by condition bucket.
+
+Totals are pooled (micro-averaged): line metrics over all GT lines of the set, word metrics over all tokens,
+field metrics over the photos that have that field. So a bucket's number is comparable to the overall one and
+a photo with many lines weighs more in line metrics, as in the peer reference numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from podocr.eval import metrics as m
+from podocr.eval.dataset import Sample
+from podocr.eval.results import Prediction
+
+EXTRACTED_FIELDS = ("tracking_number", "recipient_name", "street", "city", "state", "zip")
+DIMENSIONS = ("carrier", "rotation", "blur", "label_size", "photo")
+BLUR_BUCKETS = ("none", "mild", "severe")
+
+
+@dataclass(slots=True)
+class ImageScore:
+    """Everything one photo contributes to the totals (pure counts, so buckets add up)."""
+
+    id: str
+    buckets: dict[str, str]
+    n_gt_lines: int = 0
+    n_read: int = 0
+    n_exact: int = 0
+    cer_sum: float = 0.0
+    n_read_substring: int = 0
+    word_tp: int = 0
+    word_pred: int = 0
+    word_gt: int = 0
+    tracking_found: bool | None = None  # None: no GT tracking number on this photo
+    zip_found: bool | None = None
+    street_found: bool | None = None
+    negative_with_text: bool | None = None  # None: the photo shows a label
+    # field → extracted correctly, for the photo's non-empty GT fields, when extraction ran
+    extracted: dict[str, bool] = field(default_factory=dict)
+    truth: str | None = None  # verification truth class, None when not scored
+    verdict: str | None = None
+    error: str | None = None
+
+
+def buckets(sample: Sample) -> dict[str, str]:
+    """The photo's bucket on each breakdown dimension (see docs/eval.md)."""
+    cond = sample.condition
+    return {
+        "carrier": sample.carrier,
+        "rotation": rotation_bucket(cond.get("rotation_deg")),
+        "blur": blur_bucket(cond.get("blur"), cond.get("blur_sigma")),
+        "label_size": label_size_bucket(cond.get("label_area_frac"), sample.has_label),
+        "photo": photo_kind(sample),
+    }
+
+
+def rotation_bucket(deg: Any) -> str:
+    """upright | ~90 | ~180 | ~270: the nearest quarter turn of rotation_deg taken modulo 360 (so -90 is ~270)."""
+    if not isinstance(deg, int | float):
+        return "unknown"
+    quarter = round((float(deg) % 360.0) / 90.0) % 4
+    return ("upright", "~90", "~180", "~270")[quarter]
+
+
+def blur_bucket(blur: Any, sigma: Any = None) -> str:
+    """The generator's bucket string when present; else a Gaussian sigma: < 1 none, < 2.5 mild, else severe."""
+    if isinstance(blur, str) and blur:
+        return blur.lower()
+    value = sigma if isinstance(sigma, int | float) else blur if isinstance(blur, int | float) else None
+    if value is None:
+        return "unknown"
+    return "none" if value < 1.0 else "mild" if value < 2.5 else "severe"
+
+
+def label_size_bucket(frac: Any, has_label: bool = True) -> str:
+    """Label area as a share of the frame: <15% | 15-35% | >35%; no-label for photos without one."""
+    if not has_label:
+        return "no-label"
+    if not isinstance(frac, int | float):
+        return "unknown"
+    return "<15%" if frac < 0.15 else "15-35%" if frac <= 0.35 else ">35%"
+
+
+def photo_kind(sample: Sample) -> str:
+    """label | unreadable | hard-negative | no-label."""
+    if sample.condition.get("hard_negative"):
+        return "hard-negative"
+    if not sample.has_label:
+        return "no-label"
+    return "unreadable" if sample.condition.get("unreadable") else "label"
+
+
+def score_image(sample: Sample, pred: Prediction) -> ImageScore:
+    """One photo's contribution; `pred.fields is None` means no extraction, so extraction metrics skip it."""
+    s = ImageScore(id=sample.id, buckets=buckets(sample), error=pred.error)
+    matches = m.match_lines(pred.lines, sample.lines)
+    s.n_gt_lines = len(matches)
+    s.n_read = sum(x.read for x in matches)
+    s.n_exact = sum(x.exact for x in matches)
+    s.cer_sum = sum(x.cer for x in matches)
+    if s.n_read < s.n_gt_lines:
+        s.n_read_substring = sum(x.read for x in m.match_lines(pred.lines, sample.lines, substring=True))
+    else:
+        s.n_read_substring = s.n_read
+    s.word_tp, s.word_pred, s.word_gt = m.word_counts(pred.lines, sample.lines)
+    gt = sample.fields
+    if gt.get("tracking_number"):
+        s.tracking_found = m.tracking_found(pred.lines, gt["tracking_number"])
+    if gt.get("zip"):
+        s.zip_found = m.zip_found(pred.lines, gt["zip"])
+    if gt.get("street"):
+        s.street_found = m.street_found(pred.lines, gt["street"])
+    if not sample.has_label:
+        s.negative_with_text = bool(m.label_like_text(pred.lines))
+    if pred.fields is not None:
+        for name in EXTRACTED_FIELDS:
+            if gt.get(name):
+                s.extracted[name] = m.field_correct(name, pred.fields.get(name), gt[name])
+        if sample.expected is not None and (sample.expected_matches is not None or not sample.has_label):
+            s.truth = m.truth_class(sample.expected_matches, sample.has_label)
+            s.verdict = m.pred_class(pred.verification)
+    return s
+
+
+def aggregate(scores: Sequence[ImageScore]) -> dict[str, Any]:
+    """Pooled metrics over `scores` (a ratio with nothing to count is None), plus the counts behind them."""
+    n_lines = sum(s.n_gt_lines for s in scores)
+    wp, wr, wf = m.prf(
+        sum(s.word_tp for s in scores), sum(s.word_pred for s in scores), sum(s.word_gt for s in scores)
+    )
+    out: dict[str, Any] = {
+        "n_images": len(scores),
+        "n_errors": sum(s.error is not None for s in scores),
+        "n_gt_lines": n_lines,
+        "line_recall": m.ratio(sum(s.n_read for s in scores), n_lines),
+        "line_exact": m.ratio(sum(s.n_exact for s in scores), n_lines),
+        "line_cer": m.ratio(sum(s.cer_sum for s in scores), n_lines),
+        "line_recall_substring": m.ratio(sum(s.n_read_substring for s in scores), n_lines),
+        "word_precision": wp,
+        "word_recall": wr,
+        "word_f1": wf,
+        "tracking_accuracy": _share(s.tracking_found for s in scores),
+        "zip_accuracy": _share(s.zip_found for s in scores),
+        "street_accuracy": _share(s.street_found for s in scores),
+        "negatives_with_text": _share(s.negative_with_text for s in scores),
+        "n_negatives": sum(s.negative_with_text is not None for s in scores),
+    }
+    field_acc = {name: _share(s.extracted.get(name) for s in scores) for name in EXTRACTED_FIELDS}
+    out["tracking_extracted_accuracy"] = field_acc["tracking_number"]
+    out["field_accuracy"] = field_acc
+    pairs = [(s.truth, s.verdict) for s in scores if s.truth is not None and s.verdict is not None]
+    table = m.confusion([t for t, _ in pairs], [v for _, v in pairs])
+    vp, vr, vf = m.verification_prf(table)
+    out.update(
+        verification_precision=vp,
+        verification_recall=vr,
+        verification_f1=vf,
+        verification_confusion=table,
+        n_verified=len(pairs),
+    )
+    return out
+
+
+def breakdown(scores: Sequence[ImageScore], dimensions: Iterable[str] = DIMENSIONS) -> dict[str, Any]:
+    """{dimension: {bucket: aggregate(photos in that bucket)}}, buckets sorted by name."""
+    out: dict[str, Any] = {}
+    for dim in dimensions:
+        groups: dict[str, list[ImageScore]] = {}
+        for s in scores:
+            groups.setdefault(s.buckets[dim], []).append(s)
+        out[dim] = {key: aggregate(groups[key]) for key in sorted(groups)}
+    return out
+
+
+def _share(flags: Iterable[bool | None]) -> float | None:
+    """Share of True among the non-None flags."""
+    values = [f for f in flags if f is not None]
+    return m.ratio(sum(values), len(values))

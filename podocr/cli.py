@@ -123,38 +123,45 @@ def models_verify(sets: tuple[str, ...], to: str | None) -> None:
         raise click.ClickException(f"{bad} model file(s) failed verification; run `podocr models pull`")
 
 
-# ---- eval -----------------------------------------------------------------------------------------------------
-@main.command("eval")
-@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Labelled folder.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N photos.")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--results", type=click.Path(exists=True), help="Score this JSONL/Parquet instead of running.")
-@click.option("--set", "model_set", default=None, help="Model set for the pipeline (default: models.set).")
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Photos per pipeline call."
-)
-def eval_cmd(
-    data: str,
-    limit: int | None,
-    json_out: str | None,
-    results: str | None,
-    model_set: str | None,
-    batch_size: int,
+# ---- ocr ----------------------------------------------------------------------------------------------------
+@main.command("ocr")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per photo (PageResult.to_dict()).")
+@click.option("--annotate", "annotate_to", default=None, help="Write the photo with quads and text to this PNG.")
+@click.option("--set", "model_set", default=None, help="Model set (default: models.set from the config).")
+def ocr_command(
+    images: tuple[str, ...], as_json: bool, annotate_to: str | None, model_set: str | None
 ) -> None:
-    """Score OCR + extraction on a labelled folder (labels.jsonl + manifest.csv); see docs/eval.md."""
-    import sys
+    """OCR photos and print their lines in reading order (one batch for all IMAGES)."""
+    import json
+
+    import cv2
 
     from podocr.config import ConfigError, PodocrConfig
-    from podocr.eval.runner import EvalError, evaluate, format_table, write_json
+    from podocr.ocr.annotate import annotate
+    from podocr.ocr.engine import EngineError
+    from podocr.ocr.models import ModelError
+    from podocr.ocr.pipeline import OcrPipeline
 
     try:
-        cfg = PodocrConfig.load(overrides={"models.set": model_set})
-        report = evaluate(
-            data, cfg=cfg, results=results, limit=limit, batch_size=batch_size, progress=sys.stderr.isatty()
-        )
-    except (ConfigError, EvalError) as exc:
+        pipeline = OcrPipeline.from_config(PodocrConfig.load(overrides={"models.set": model_set}))
+    except (ConfigError, ModelError, EngineError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(format_table(report))
-    if json_out:
-        write_json(report, json_out)
-        click.echo(f"wrote {json_out}")
+    photos = []
+    for path in images:
+        photo = cv2.imread(path, cv2.IMREAD_COLOR)
+        if photo is None:
+            raise click.ClickException(f"{path}: not a decodable image")
+        photos.append(photo)
+    pages = pipeline.run(photos)
+    for i, (path, photo, page) in enumerate(zip(images, photos, pages, strict=True)):
+        if as_json:
+            click.echo(json.dumps({"image": path, **page.to_dict()}))
+        else:
+            click.echo(f"# {path}  ({len(page.lines)} lines, rotation {page.rotation}, roi {page.roi})")
+            for line in page.lines:
+                click.echo(f"{line.confidence:.2f}  {line.text}")
+        if annotate_to:
+            stem, dot, ext = annotate_to.rpartition(".")
+            out = annotate_to if len(images) == 1 else (f"{stem}-{i}.{ext}" if dot else f"{annotate_to}-{i}")
+            cv2.imwrite(out, annotate(photo, page))

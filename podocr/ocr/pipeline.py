@@ -1,0 +1,337 @@
+"""The OCR pipeline: a batch of decoded photos in, one PageResult per photo out.
+
+Every model stage runs once per batch over all photos: probe detection (find the label), detection on the
+label crops, line classification, recognition of every line of every photo. Stage order:
+
+    roi   probe each photo at low resolution → label box, sideways or not, detection scale   (roi.py)
+    det   crop + scale + turn each label, detect lines, map quads back to photo pixels     (det.py)
+    crop  perspective-crop every line from the full-resolution photo                        (rec.py)
+    cls   P(180°) per line; a page whose lines vote "upside down" is flipped as a whole      (cls.py)
+    rec   CTC-recognise all lines, bucketed by width                                        (rec.py)
+
+Lines come back in reading order in the upright label frame, with quads in original-photo pixels.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from podocr.config import PodocrConfig
+from podocr.ocr.batching import round_up
+from podocr.ocr.cls import CLS_SHAPE, LineClassifier
+from podocr.ocr.det import TextDetector
+from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
+from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
+from podocr.ocr.models import ModelSet, resolve
+from podocr.ocr.rec import TextRecognizer, crop_quad, load_charset
+from podocr.ocr.roi import ReadPlan, plan_reads, probe_scale, whole_photo_plan
+from podocr.types import PageResult, TextLine
+
+STAGES = ("roi", "det", "crop", "cls", "rec")
+
+
+@dataclass
+class _Region:
+    """One region of one photo on its way through the stages."""
+
+    page: int
+    plan: ReadPlan
+    image: np.ndarray  # detection input: crop, scaled, turned
+    to_photo: np.ndarray  # 2×3 affine: detection-input px → photo px
+    quads: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 2), np.float32))  # photo px
+    crops: list[np.ndarray] = field(default_factory=list)
+    flipped: bool = False  # the whole region was read upside down → turned 180°
+
+
+class _StageClock:
+    """Per-photo share of each stage's batch time, split by a work measure (pixels, lines)."""
+
+    def __init__(self, n: int) -> None:
+        self.timings: list[dict[str, float]] = [dict.fromkeys(STAGES, 0.0) for _ in range(n)]
+
+    @contextmanager
+    def stage(self, name: str, work: dict[int, float]) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        elapsed = time.perf_counter() - t0
+        total = sum(work.values())
+        for page, w in work.items():
+            self.timings[page][name] += elapsed * (w / total if total > 0 else 1.0 / len(work))
+
+
+class OcrPipeline:
+    """Batched PP-OCR over ONNX Runtime (or another engine backend). Build once per process, reuse."""
+
+    def __init__(
+        self,
+        cfg: PodocrConfig,
+        models: ModelSet,
+        detector: TextDetector,
+        recognizer: TextRecognizer,
+        classifier: LineClassifier | None,
+    ) -> None:
+        self.cfg, self.models = cfg, models
+        self.detector, self.recognizer, self.classifier = detector, recognizer, classifier
+
+    @classmethod
+    def from_config(cls, cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrPipeline:
+        """Resolve and verify the model set, then create each engine once (threads: explicit > config)."""
+        models = resolve(cfg.models)
+        profiles = shape_profiles(cfg, models.rec_height)
+
+        def engine(role: str, path: Any) -> Any:
+            return create_engine(
+                path, cfg.engine, role, EngineOptions(intra_op_threads, profile=profiles[role])
+            )
+
+        classifier = None
+        if cfg.cls.enabled and models.cls is not None:
+            classifier = LineClassifier(engine("cls", models.cls), cfg.cls)
+        return cls(
+            cfg,
+            models,
+            TextDetector(engine("det", models.det), cfg.det, models.det_norm),
+            TextRecognizer(engine("rec", models.rec), cfg.rec, load_charset(models), models.rec_height),
+            classifier,
+        )
+
+    def info(self) -> dict[str, Any]:
+        engines = {"det": self.detector.engine, "rec": self.recognizer.engine}
+        if self.classifier is not None:
+            engines["cls"] = self.classifier.engine
+        return {
+            "model_set": self.models.name,
+            "sha256": dict(self.models.sha256),
+            "backend": self.cfg.engine.backend,
+            "providers": {role: e.provider for role, e in engines.items()},
+        }
+
+    # ---- running ----------------------------------------------------------------------------------------
+    def run_safe(self, images: list[np.ndarray]) -> list[PageResult | Exception]:
+        """Like `run`, but a photo that fails yields its exception in its slot instead of sinking the batch.
+
+        The batch runs once; only if it raises is it re-run photo by photo to find the culprit(s).
+        """
+        out: list[PageResult | Exception] = []
+        good: list[int] = []
+        photos: list[np.ndarray] = []
+        for i, img in enumerate(images):
+            try:
+                photos.append(as_bgr(img))
+                good.append(i)
+                out.append(RuntimeError("not processed"))
+            except (TypeError, ValueError) as exc:
+                out.append(exc)
+        try:
+            for i, res in zip(good, self.run(photos), strict=True):
+                out[i] = res
+        except Exception:
+            for i, photo in zip(good, photos, strict=True):
+                try:
+                    out[i] = self.run([photo])[0]
+                except Exception as exc:
+                    out[i] = exc
+        return out
+
+    def run(self, images: list[np.ndarray]) -> list[PageResult]:
+        """OCR a batch of BGR uint8 photos; one PageResult per input, in order. Raises on any failure."""
+        photos = [as_bgr(img) for img in images]
+        if not photos:
+            return []
+        clock = _StageClock(len(photos))
+        regions = self._plan(photos, clock)
+        self._detect(photos, regions, clock)
+        self._crop(photos, regions, clock)
+        self._orient(regions, clock)
+        texts = self._recognize(regions, clock)
+        return self._assemble(photos, regions, texts, clock)
+
+    # ---- stages -----------------------------------------------------------------------------------------
+    def _plan(self, photos: list[np.ndarray], clock: _StageClock) -> list[_Region]:
+        roi, det = self.cfg.roi, self.cfg.det
+        with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(photos)}):
+            if roi.enabled:
+                scales = [probe_scale(p.shape[0], p.shape[1], roi.probe_side) for p in photos]
+                probes = [_resize(p, s) for p, s in zip(photos, scales, strict=True)]
+                found = self.detector.detect(probes)
+                plans = [
+                    plan_reads(b, s, p.shape[0], p.shape[1], roi, det)
+                    for b, s, p in zip(found, scales, photos, strict=True)
+                ]
+            else:
+                plans = [[whole_photo_plan(p.shape[0], p.shape[1], det)] for p in photos]
+            regions = []
+            for page, (photo, page_plans) in enumerate(zip(photos, plans, strict=True)):
+                for plan in page_plans:
+                    image, to_photo = _region_image(photo, plan)
+                    regions.append(_Region(page, plan, image, to_photo))
+        return regions
+
+    def _detect(self, photos: list[np.ndarray], regions: list[_Region], clock: _StageClock) -> None:
+        work = _per_page(regions, lambda r: float(r.image.shape[0] * r.image.shape[1]))
+        with clock.stage("det", work):
+            found = self.detector.detect([r.image for r in regions])
+            for r, boxes in zip(regions, found, strict=True):
+                r.quads = apply_affine(boxes.quads, r.to_photo) if len(boxes) else r.quads
+
+    def _crop(self, photos: list[np.ndarray], regions: list[_Region], clock: _StageClock) -> None:
+        with clock.stage("crop", _per_page(regions, lambda r: float(len(r.quads)))):
+            for r in regions:
+                r.crops = [crop_quad(photos[r.page], q) for q in r.quads]
+
+    def _orient(self, regions: list[_Region], clock: _StageClock) -> None:
+        """Flip regions whose lines vote 'upside down' (weighted by line length), then single stray lines."""
+        if self.classifier is None:
+            return
+        with clock.stage("cls", _per_page(regions, lambda r: float(len(r.crops)))):
+            flat = [c for r in regions for c in r.crops]
+            if not flat:
+                return
+            p180 = self.classifier.prob_180(flat)
+            start = 0
+            for r in regions:
+                p = p180[start : start + len(r.crops)]
+                start += len(r.crops)
+                if not len(p):
+                    continue
+                weight = np.array([c.shape[1] for c in r.crops], np.float32)
+                if float(((p - 0.5) * weight).sum()) > 0:
+                    r.flipped = True
+                    p = 1.0 - p
+                    r.quads = r.quads[:, [2, 3, 0, 1]]
+                    r.crops = [rotate90(c, 2) for c in r.crops]
+                for j in np.flatnonzero(p > self.cfg.cls.thresh):
+                    r.quads[j] = r.quads[j][[2, 3, 0, 1]]
+                    r.crops[j] = rotate90(r.crops[j], 2)
+
+    def _recognize(self, regions: list[_Region], clock: _StageClock) -> list[list[tuple[str, float]]]:
+        work = _per_page(regions, lambda r: float(sum(c.shape[1] / max(c.shape[0], 1) for c in r.crops)))
+        with clock.stage("rec", work):
+            flat = [c for r in regions for c in r.crops]
+            texts = self.recognizer.recognize(flat) if flat else []
+        out, start = [], 0
+        for r in regions:
+            out.append(texts[start : start + len(r.crops)])
+            start += len(r.crops)
+        return out
+
+    def _assemble(
+        self,
+        photos: list[np.ndarray],
+        regions: list[_Region],
+        texts: list[list[tuple[str, float]]],
+        clock: _StageClock,
+    ) -> list[PageResult]:
+        pages: list[list[tuple[_Region, list[tuple[str, float]]]]] = [[] for _ in photos]
+        for r, res in zip(regions, texts, strict=True):
+            pages[r.page].append((r, res))
+        results = []
+        for i, (photo, page_regions) in enumerate(zip(photos, pages, strict=True)):
+            lines: list[TextLine] = []
+            for r, res in page_regions:
+                keep = [j for j, (t, c) in enumerate(res) if t.strip() and c >= self.cfg.rec.drop_score]
+                if not keep:
+                    continue
+                upright = _to_upright(r, r.quads[keep])
+                for j in (keep[k] for k in reading_order(upright)):
+                    text, conf = res[j]
+                    quad = [(float(x), float(y)) for x, y in r.quads[j]]
+                    lines.append(TextLine(text=text, confidence=conf, quad=quad))
+            main = page_regions[0][0] if page_regions else None
+            rois = [r.plan.box for r, _ in page_regions if r.plan.from_roi]
+            results.append(
+                PageResult(
+                    lines=lines,
+                    width=photo.shape[1],
+                    height=photo.shape[0],
+                    timings=clock.timings[i],
+                    rotation=0 if main is None else ((main.plan.quarter_turns + 2 * main.flipped) % 4) * 90,
+                    roi=_union(rois),
+                )
+            )
+        return results
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------
+def shape_profiles(cfg: PodocrConfig, rec_height: int) -> dict[str, ShapeProfile]:
+    """The input shapes each model sees, from the bucket settings (TensorRT builds one profile from these)."""
+    dc, rc, cc = cfg.det, cfg.rec, cfg.cls
+    det_max = round_up(dc.max_side, dc.bucket_step)
+    h = rec_height
+    return {
+        "det": ShapeProfile((1, 3, 32, 32), (1, 3, 640, 640), (dc.batch_size, 3, det_max, det_max)),
+        "rec": ShapeProfile(
+            (1, 3, h, rc.width_bucket), (rc.batch_size, 3, h, 320), (rc.batch_size, 3, h, rc.max_width)
+        ),
+        "cls": ShapeProfile(
+            (1, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE)
+        ),
+    }
+
+
+def as_bgr(image: Any) -> np.ndarray:
+    """Validate a decoded photo; grey and BGRA are converted, anything else is a ValueError/TypeError."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"expected a numpy image, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {image.dtype}")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
+        raise ValueError(f"expected an HxWx3 BGR image, got shape {image.shape}")
+    return image
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if abs(scale - 1.0) < 1e-3:
+        return image
+    h, w = image.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _region_image(photo: np.ndarray, plan: ReadPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Crop → scale → turn; and the affine taking detection-input px back to photo px."""
+    x0, y0, x1, y1 = plan.box
+    scaled = _resize(photo[y0:y1, x0:x1], plan.scale)
+    sh, sw = scaled.shape[:2]
+    sx, sy = (x1 - x0) / sw, (y1 - y0) / sh  # exact per-axis scale after rounding
+    to_crop = np.array([[sx, 0, x0], [0, sy, y0]], np.float64)
+    return rotate90(scaled, plan.quarter_turns), compose(to_crop, rotate90_affine(plan.quarter_turns, sw, sh))
+
+
+def _to_upright(region: _Region, quads: np.ndarray) -> np.ndarray:
+    """Quads in the region's upright frame (detection input, turned 180° if the region was flipped)."""
+    inv = cv2.invertAffineTransform(region.to_photo)
+    pts = apply_affine(quads, inv)
+    if region.flipped:
+        h, w = region.image.shape[:2]
+        pts = apply_affine(pts, rotate90_affine(2, w, h))
+    return pts
+
+
+def _per_page(regions: list[_Region], measure: Any) -> dict[int, float]:
+    work: dict[int, float] = {}
+    for r in regions:
+        work[r.page] = work.get(r.page, 0.0) + measure(r)
+    return work
+
+
+def _union(boxes: list[tuple[int, int, int, int]]) -> list[int] | None:
+    if not boxes:
+        return None
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]

@@ -1,0 +1,114 @@
+"""CTC text recognition: crop every quad, bucket crops by width, run big batches, greedy-decode.
+
+Open-source PP-OCR pipelines pad every crop to ≥320 px and run 6 per call; we resize to the model height
+keeping the ratio, pad only up to the next `rec.width_bucket`, and run `rec.batch_size` crops per call from
+all photos of the batch at once.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from podocr.config import RecConfig
+from podocr.ocr.batching import bucket_batches, round_up
+from podocr.ocr.engine import Engine
+from podocr.ocr.geometry import quad_size
+from podocr.ocr.models import ModelError, ModelSet
+
+BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
+
+
+def load_charset(models: ModelSet) -> list[str]:
+    """Index → character for the rec model's output: blank, the dictionary, then space."""
+    if models.dict_path is not None:
+        chars = models.dict_path.read_text(encoding="utf-8").splitlines()
+    else:
+        chars = _metadata_characters(models.rec)
+    return ["", *chars, " "]
+
+
+def _metadata_characters(model_path: Path) -> list[str]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    if "character" not in meta:
+        raise ModelError(
+            f"{model_path}: no dictionary file in the set and no 'character' key in ONNX metadata"
+        )
+    return meta["character"].splitlines()
+
+
+def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Perspective-crop a quad (TL,TR,BR,BL) at its native size so the text reads left→right, upright."""
+    w, h = quad_size(quad)
+    cw, ch = max(1, round(w)), max(1, round(h))
+    dst = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    return cv2.warpPerspective(image, m, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def resize_to_height(crop: np.ndarray, height: int, max_width: int) -> np.ndarray:
+    """Resize keeping the aspect ratio (longer lines are squeezed to max_width); area filter when shrinking."""
+    h, w = crop.shape[:2]
+    new_w = max(1, min(max_width, math.ceil(height * w / max(h, 1))))
+    interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+    return cv2.resize(crop, (new_w, height), interpolation=interp)
+
+
+def ctc_greedy_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
+    """Best path per row of (N, T, C) probabilities: collapse repeats, drop blanks; confidence = mean max prob
+    of the kept characters (0.0 for an empty line)."""
+    if probs.ndim != 3:
+        raise ValueError(f"expected (N, T, C) probabilities, got shape {probs.shape}")
+    idx = probs.argmax(axis=2)
+    best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]
+    keep = idx != BLANK
+    keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+    out: list[tuple[str, float]] = []
+    for row_idx, row_p, row_keep in zip(idx, best, keep, strict=True):
+        kept = row_idx[row_keep]
+        text = "".join(charset[i] for i in kept)
+        out.append((text, float(row_p[row_keep].mean()) if kept.size else 0.0))
+    return out
+
+
+class TextRecognizer:
+    """Batched CTC recogniser over crops of any sizes (BGR uint8)."""
+
+    def __init__(self, engine: Engine, cfg: RecConfig, charset: list[str], height: int) -> None:
+        self.engine, self.cfg, self.charset, self.height = engine, cfg, charset, height
+
+    def prepare(self, crop: np.ndarray) -> np.ndarray:
+        return resize_to_height(crop, self.height, self.cfg.max_width)
+
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        """(text, confidence) per crop, in input order."""
+        resized = [self.prepare(c) for c in crops]
+        widths = [self.padded_width(r.shape[1]) for r in resized]
+        out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for batch in bucket_batches(widths, self.cfg.batch_size):
+            x = np.zeros((len(batch), 3, self.height, widths[batch[0]]), np.float32)
+            for j, i in enumerate(batch):
+                r = resized[i]
+                x[j, :, :, : r.shape[1]] = r.transpose(2, 0, 1)
+            x *= 2.0 / 255.0
+            x -= 1.0
+            # padding must read as the normalised zero PaddleOCR pads with, not as -1 (black)
+            for j, i in enumerate(batch):
+                x[j, :, :, resized[i].shape[1] :] = 0.0
+            probs = self.engine.run(x)
+            if probs.shape[-1] != len(self.charset):
+                raise ModelError(
+                    f"rec model outputs {probs.shape[-1]} classes but the dictionary gives {len(self.charset)}"
+                )
+            for i, res in zip(batch, ctc_greedy_decode(probs, self.charset), strict=True):
+                out[i] = res
+        return out
+
+    def padded_width(self, width: int) -> int:
+        return min(self.cfg.max_width, max(self.cfg.min_width, round_up(width, self.cfg.width_bucket)))

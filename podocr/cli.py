@@ -123,6 +123,43 @@ def models_verify(sets: tuple[str, ...], to: str | None) -> None:
         raise click.ClickException(f"{bad} model file(s) failed verification; run `podocr models pull`")
 
 
+# ---- eval -----------------------------------------------------------------------------------------------------
+@main.command("eval")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Labelled folder.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N photos.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@click.option("--results", type=click.Path(exists=True), help="Score this JSONL/Parquet instead of running.")
+@click.option("--set", "model_set", default=None, help="Model set for the pipeline (default: models.set).")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Photos per pipeline call."
+)
+def eval_cmd(
+    data: str,
+    limit: int | None,
+    json_out: str | None,
+    results: str | None,
+    model_set: str | None,
+    batch_size: int,
+) -> None:
+    """Score OCR + extraction on a labelled folder (labels.jsonl + manifest.csv); see docs/eval.md."""
+    import sys
+
+    from podocr.config import ConfigError, PodocrConfig
+    from podocr.eval.runner import EvalError, evaluate, format_table, write_json
+
+    try:
+        cfg = PodocrConfig.load(overrides={"models.set": model_set})
+        report = evaluate(
+            data, cfg=cfg, results=results, limit=limit, batch_size=batch_size, progress=sys.stderr.isatty()
+        )
+    except (ConfigError, EvalError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_table(report))
+    if json_out:
+        write_json(report, json_out)
+        click.echo(f"wrote {json_out}")
+
+
 # ---- ocr ----------------------------------------------------------------------------------------------------
 @main.command("ocr")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))

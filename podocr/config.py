@@ -41,6 +41,9 @@ class EngineConfig:
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
     trt_cache_dir: str = ""  # "" = <models.store>/trt-cache
     trt_workspace_gb: float = 2.0
+    channels_last: bool = True  # torch backend on CUDA: NHWC activations (tensor-core convs); ignored on CPU
+    cuda_graphs: bool = False  # torch backend on CUDA: one CUDA graph per bucketed input shape, captured lazily
+    cuda_graph_max_shapes: int = 32  # shapes beyond this many run eagerly (each graph holds its own buffers)
 
 
 @dataclass

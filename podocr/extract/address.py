@@ -1,0 +1,347 @@
+"""The recipient block: find it among the label's rows and parse it into name, company, street, unit, city…
+
+A label carries two addresses. The recipient's is introduced by SHIP TO / TO / DELIVER TO, printed larger, and
+sits below (or right of) the sender's FROM / SHIP FROM / RETURN block. Every address block ends with a
+"CITY ST 12345" row, so blocks are grown upward from each such row through the rows stacked above it in the
+same column, and the best block wins on anchor words, type size and position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import usaddress
+
+from podocr.extract.layout import Row, median
+from podocr.extract.normalize import (
+    STATE_NAMES,
+    STATES,
+    UNIT_DESIGNATORS,
+    clean,
+    fix_digits,
+    fix_letters,
+    normalize_name,
+    normalize_street,
+    normalize_unit,
+)
+
+RECIPIENT_ANCHOR = re.compile(
+    r"^(?:SHIP\s*T[O0]|DELIVER\s*T[O0]|SEND\s*T[O0]|RECIPIENT|CONSIGNEE|T[O0])(?![A-Z0-9])\s*:?\s*"
+)
+SENDER_ANCHOR = re.compile(
+    r"^(?:SHIP\s*FR[O0]M|FR[O0]M|SENDER|SHIPPER|RETURN(?:\s*ADDRESS|\s*T[O0])?|ORIGIN(?:\s*ID)?)(?![A-Z0-9])\s*:?\s*"
+)
+
+NOISE_WORDS = frozenset(
+    {"PRIORITY", "MAIL", "GROUND", "EXPRESS", "FRAGILE", "TRACKING", "TRK", "USPS", "FEDEX", "UPS", "DHL",
+     "POSTAGE", "PAID", "PERMIT", "WEIGHT", "WT", "LBS", "LB", "KG", "OZ", "REF", "BILLING", "DIMS", "DATE",
+     "SHIPDATE", "CAD", "INVOICE", "PO", "DEPT", "HANDLE", "CARE", "THIS", "SIDE", "UP", "OVERNIGHT", "STANDARD",
+     "RETURN", "SERVICE", "REQUESTED", "DELIVERY", "SIGNATURE", "REQUIRED", "PKG", "BARCODE", "AIR", "DAY",
+     "NEXT", "SAVER", "PRIME", "AMAZON", "CUSTOMS", "WAYBILL", "AWB", "ZONE"}
+)  # fmt: skip
+"""Words of service text, barcodes' captions and label furniture: a row with one is not part of an address."""
+
+COMPANY_WORDS = frozenset(
+    {"INC", "LLC", "LLP", "LTD", "CORP", "CORPORATION", "CO", "COMPANY", "GROUP", "HOLDINGS", "PARTNERS",
+     "ASSOCIATES", "SERVICES", "SOLUTIONS", "SYSTEMS", "TECHNOLOGIES", "INDUSTRIES", "ENTERPRISES", "STORE",
+     "SHOP", "UNIVERSITY", "HOSPITAL", "CLINIC", "BANK", "FOUNDATION", "STUDIO", "LABS", "PLC", "PC", "PA"}
+)  # fmt: skip
+"""Words that mark a line as an organisation rather than a person."""
+
+BLOCK_MAX_ROWS = 7
+"""Rows an address block may span above its CITY ST ZIP row (name, attention, company, 2 street lines…)."""
+
+BLOCK_MAX_GAP = 1.6
+"""Largest vertical gap, in line heights, between consecutive rows of one block."""
+
+COLUMN_TOLERANCE = 2.5
+"""A row belongs to the block's column when its left edge is within this many line heights of the block's."""
+
+RECIPIENT_BONUS = 3.0
+SENDER_PENALTY = 4.0
+SIZE_WEIGHT = 2.0
+"""Block score = anchor bonus/penalty + SIZE_WEIGHT·(block text height / page median − 1) + small position terms."""
+
+
+@dataclass(slots=True)
+class CityLine:
+    city: str
+    state: str
+    zip: str  # 12345 or 12345-6789
+
+
+@dataclass(slots=True)
+class Address:
+    """A parsed recipient (or, if nothing better, any) address block, in normalised upper-case form."""
+
+    name: str | None = None
+    company: str | None = None
+    street: str | None = None
+    unit: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    anchor: str = ""  # "recipient" | "sender" | "" — which keyword introduced the block
+    lines: list[str] = field(default_factory=list)  # the block's rows as read
+
+
+_ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
+_ZIP5 = re.compile(r"(\d{5})$")
+_ZIP9_LOOSE = re.compile(r"([0-9A-Z]{5})\s*-\s*([0-9A-Z]{4})$")
+_ZIP5_LOOSE = re.compile(r"([0-9A-Z]{5})$")
+_COUNTRY = re.compile(r"[\s,]+(?:US|USA|U S A|UNITED STATES(?: OF AMERICA)?)$")
+
+MIN_ZIP_REAL_DIGITS = 3
+"""A ZIP read with OCR letters (`1I272`) is repaired only when at least this many of its 5 characters are digits."""
+
+
+def parse_city_line(text: str) -> CityLine | None:
+    """`BROOKLYN, NY 11272-1234`, `BROOKLYNNY11272`, `NEW YORK NY 1OOO1` → city, state, ZIP; else None."""
+    t = _COUNTRY.sub("", clean(text))
+    if len(t) < 8:
+        return None
+    found = _split_zip(t)
+    if found is None:
+        return None
+    prefix, zipcode = found
+    prefix = re.sub(r"\b([A-Z]) ([A-Z])$", r"\1\2", prefix.rstrip(" ,-"))
+    for name, code in STATE_NAMES.items():
+        if prefix.endswith(" " + name) and len(prefix) > len(name) + 2:
+            return CityLine(prefix[: -len(name)].strip(" ,"), code, zipcode)
+    state = fix_letters(prefix[-2:])
+    city = prefix[:-2].strip(" ,-")
+    if state not in STATES or sum(c.isalpha() for c in city) < 2 or any(c.isdigit() for c in city):
+        return None
+    return CityLine(city, state, zipcode)
+
+
+def _split_zip(t: str) -> tuple[str, str] | None:
+    """(text before the ZIP, the ZIP) when `t` ends in a ZIP or ZIP+4, trying exact digits first."""
+    for pattern in (_ZIP9, _ZIP5):
+        m = pattern.search(t)
+        if m is not None:
+            zipcode = m.group(1) if pattern is _ZIP5 else f"{m.group(1)}-{m.group(2)}"
+            return t[: m.start()], zipcode
+    for pattern in (_ZIP9_LOOSE, _ZIP5_LOOSE):
+        m = pattern.search(t)
+        if m is None:
+            continue
+        parts = [fix_digits(g) for g in m.groups() if g]
+        real = sum(c.isdigit() for c in m.group(1))
+        if real >= MIN_ZIP_REAL_DIGITS and all(p.isdigit() for p in parts):
+            return t[: m.start()], "-".join(parts)
+    return None
+
+
+@dataclass(slots=True)
+class _RowInfo:
+    row: Row
+    anchor: str  # recipient | sender | ""
+    rest: str  # text after the anchor word(s)
+    city: CityLine | None
+    noise: bool
+
+
+def _describe(row: Row) -> _RowInfo:
+    text = clean(row.text)
+    anchor, rest = "", text
+    m = SENDER_ANCHOR.match(text)
+    if m:
+        anchor, rest = "sender", text[m.end() :]
+    else:
+        m = RECIPIENT_ANCHOR.match(text)
+        if m:
+            anchor, rest = "recipient", text[m.end() :]
+    tokens = set(rest.split())
+    digits = sum(c.isdigit() for c in rest)
+    noise = bool(tokens & NOISE_WORDS) or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
+    return _RowInfo(row, anchor, rest, parse_city_line(rest) if rest else None, noise)
+
+
+def _grow_block(infos: list[_RowInfo], k: int) -> tuple[list[_RowInfo], str]:
+    """Rows stacked above the CITY ST ZIP row `k` in its column (top → bottom) and the anchor that opened it."""
+    base = infos[k].row
+    h = base.height
+    x0 = base.x0
+    block = [infos[k]]
+    top = base.top
+    for j in range(k - 1, -1, -1):
+        info = infos[j]
+        r = info.row
+        if r.yc >= base.yc - 0.5 * h:
+            continue  # same row band as the CITY line (another column)
+        if top - r.bottom > BLOCK_MAX_GAP * max(h, r.height):
+            break
+        if abs(r.x0 - x0) > COLUMN_TOLERANCE * h and not (info.anchor and r.x1 > x0 - h and r.x0 < x0):
+            continue  # another column
+        if info.anchor:
+            if info.rest and not info.noise:
+                block.insert(0, info)
+            return block, info.anchor
+        if info.city is not None or info.noise or len(block) >= BLOCK_MAX_ROWS:
+            break
+        block.insert(0, info)
+        top = r.top
+    return block, _anchor_beside(infos, block)
+
+
+def _anchor_beside(infos: list[_RowInfo], block: list[_RowInfo]) -> str:
+    """A lone SHIP TO / FROM printed left of (or just above) the block's first row, in its own row."""
+    first = block[0].row
+    h = first.height
+    for info in infos:
+        r = info.row
+        if not info.anchor or info.rest:
+            continue
+        beside = r.x1 <= first.x0 + h and first.top - 2 * h <= r.yc <= block[-1].row.bottom
+        if beside and first.x0 - r.x1 < 8 * h:
+            return info.anchor
+    return ""
+
+
+def find_recipient(rows: Sequence[Row]) -> Address | None:
+    """The recipient address on the label, parsed and normalised; None when no address block is found."""
+    if not rows:
+        return None
+    infos = [_describe(r) for r in rows]
+    page_h = median([r.height for r in rows]) or 1.0
+    blocks = [_grow_block(infos, k) for k, info in enumerate(infos) if info.city is not None]
+    if not blocks:
+        return _anchor_only(infos)
+    best, best_score = None, -1e9
+    for order, (block, anchor) in enumerate(blocks):
+        size = sum(i.row.height for i in block) / len(block) / page_h
+        score = SIZE_WEIGHT * (size - 1.0) + 0.3 * order / max(len(blocks) - 1, 1) + 0.1 * len(block)
+        if anchor == "recipient":
+            score += RECIPIENT_BONUS
+        elif anchor == "sender":
+            score -= SENDER_PENALTY
+        if score > best_score:
+            best, best_score = (block, anchor), score
+    assert best is not None
+    block, anchor = best
+    city = block[-1].city
+    assert city is not None
+    address = parse_block([i.rest for i in block[:-1]])
+    address.city, address.state, address.zip = city.city, city.state, city.zip
+    address.anchor = anchor
+    address.lines = [i.row.text for i in block]
+    return address
+
+
+def _anchor_only(infos: list[_RowInfo]) -> Address | None:
+    """No CITY ST ZIP row was read: take the rows under a SHIP TO anchor as name/street, if there is one."""
+    for k, info in enumerate(infos):
+        if info.anchor != "recipient":
+            continue
+        lines = [info.rest] if info.rest else []
+        for nxt in infos[k + 1 : k + 1 + BLOCK_MAX_ROWS]:
+            if nxt.anchor or nxt.noise or len(lines) >= 4:
+                break
+            lines.append(nxt.rest)
+        if lines:
+            address = parse_block(lines)
+            address.anchor = "recipient"
+            address.lines = lines
+            return address
+    return None
+
+
+# ---- block lines → fields ------------------------------------------------------------------------------------
+_HOUSE_NUMBER = re.compile(r"^(?:\d+[A-Z]?|\d+-\d+[A-Z]?|\d+ \d/\d)$")
+_PO_BOX = re.compile(r"^(?:P\s?O\s?BOX|POST OFFICE BOX|BOX|PMB|RR|HC)\b")
+_PHONE = re.compile(r"(?:\bTEL\b|\bPHONE\b|\bPH\b|\d{3}\D{0,2}\d{3}\D?\d{4})")
+_ATTN = re.compile(r"^(?:ATTN|ATTENTION|C/O|CO)\b\s*:?\s*")
+_STREET_LABELS = {"AddressNumber", "AddressNumberPrefix", "AddressNumberSuffix", "StreetNamePreDirectional",
+                  "StreetNamePreModifier", "StreetNamePreType", "StreetName", "StreetNamePostType",
+                  "StreetNamePostDirectional", "StreetNamePostModifier", "USPSBoxType", "USPSBoxID",
+                  "BuildingName", "LandmarkName", "CornerOf", "IntersectionSeparator", "SecondStreetName",
+                  "SecondStreetNamePostType"}  # fmt: skip
+_UNIT_LABELS = {"OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier"}
+
+
+def _starts_with_house_number(line: str) -> bool:
+    tokens = line.split()
+    if len(tokens) < 2 or not any(c.isalpha() for c in " ".join(tokens[1:])):
+        return False
+    head = re.sub(r"^(\d+)([A-Z]{2,})$", r"\1", tokens[0])  # `123MAIN` → `123`
+    return bool(_HOUSE_NUMBER.match(fix_digits(head)))
+
+
+def _is_unit_line(line: str) -> bool:
+    tokens = line.split()
+    return bool(tokens) and tokens[0] in UNIT_DESIGNATORS and len(tokens) <= 3
+
+
+def split_street_unit(line: str) -> tuple[str, str]:
+    """`123 MAIN ST APT 4B` → (`123 MAIN ST`, `APT 4B`) with usaddress; a designator regex when it fails."""
+    try:
+        parsed = usaddress.parse(line)
+    except Exception:  # usaddress/crfsuite errors on odd input must not stop extraction
+        parsed = []
+    if parsed:
+        labels = [label for _, label in parsed]
+        first_unit = next((i for i, lab in enumerate(labels) if lab in _UNIT_LABELS), None)
+        if (
+            first_unit is not None
+            and first_unit > 0
+            and all(lab in _UNIT_LABELS for lab in labels[first_unit:])
+        ):
+            return (" ".join(t for t, _ in parsed[:first_unit]), " ".join(t for t, _ in parsed[first_unit:]))
+        if all(lab in _STREET_LABELS for lab in labels):
+            return line, ""
+    tokens = line.split()
+    for i in range(2, len(tokens)):
+        if tokens[i] in UNIT_DESIGNATORS and i + 1 <= len(tokens):
+            return " ".join(tokens[:i]), " ".join(tokens[i:])
+    return line, ""
+
+
+def parse_block(lines: Sequence[str]) -> Address:
+    """Name, company, street and unit from the block's rows above its CITY line (already upper-case)."""
+    kept = [
+        ln
+        for ln in (clean(x) for x in lines)
+        if ln and not (_PHONE.search(ln) and not _starts_with_house_number(ln))
+    ]
+    street_at = None
+    for i in range(len(kept) - 1, -1, -1):
+        if _starts_with_house_number(kept[i]) or _PO_BOX.match(kept[i]):
+            street_at = i
+            break
+    address = Address()
+    if street_at is None:
+        people = kept[:1]
+    else:
+        street, unit = split_street_unit(kept[street_at])
+        extra_units = [ln for ln in kept[street_at + 1 :] if _is_unit_line(ln)]
+        units = " ".join(u for u in (normalize_unit(unit), *map(normalize_unit, extra_units)) if u)
+        address.street = normalize_street(street) or None
+        address.unit = units or None
+        people = kept[:street_at]
+        # A second delivery line above the street ("BLDG 4", "STE 200") is a unit, not a company.
+        while people and _is_unit_line(people[-1]):
+            address.unit = " ".join(x for x in (normalize_unit(people.pop()), address.unit) if x)
+    _assign_people(address, people)
+    return address
+
+
+def _assign_people(address: Address, people: list[str]) -> None:
+    names: list[str] = []
+    companies: list[str] = []
+    for ln in people[:3]:
+        m = _ATTN.match(ln)
+        if m and ln[m.end() :]:
+            names.insert(0, ln[m.end() :])
+        elif set(ln.split()) & COMPANY_WORDS:
+            companies.append(ln)
+        else:
+            names.append(ln)
+    if not names and len(companies) > 1:
+        names.append(companies.pop(0))
+    if len(names) > 1 and not companies:
+        companies.append(names.pop(1))  # the usual order on labels: person, then organisation
+    address.name = normalize_name(names[0]) if names else None
+    address.company = normalize_name(companies[0]) if companies else None

@@ -1,0 +1,226 @@
+"""Does the photo show the parcel the manifest expected? Field similarities → match / mismatch / unreadable.
+
+Every comparison runs on normalised forms (see `normalize.py`), so "123 Main Street" on the manifest equals
+"123 MAIN ST" on the label. Tracking-number equality is the strongest evidence in both directions: the same
+valid number means the right parcel unless the address clearly differs, a different valid number means the
+wrong one. Without tracking evidence the weighted address score decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from rapidfuzz import fuzz
+
+from podocr.extract.address import Address
+from podocr.extract.normalize import (
+    compact,
+    normalize_name,
+    normalize_state,
+    normalize_street,
+    normalize_zip,
+)
+from podocr.extract.tracking import TrackingMatch, canonical_tracking
+
+FIELD_WEIGHTS: dict[str, float] = {"zip": 0.30, "street": 0.30, "city": 0.15, "state": 0.10, "name": 0.15}
+"""Share of each address field in `address_match_score`: ZIP and street pin a delivery point; city and state
+mostly repeat the ZIP; names vary most between manifest and label (initials, order, company vs person)."""
+
+MATCH_THRESHOLD = 0.75
+"""`address_match_score` at or above which the address matches. A wrong ZIP alone (weight 0.30) or a wrong
+street alone drops a perfect score to 0.70, under the line; one OCR slip in a name or city does not."""
+
+CLEAR_MISMATCH_THRESHOLD = 0.45
+"""Below this the address clearly differs, enough to overrule an equal tracking number (relabelled parcel)."""
+
+MIN_COMPARABLE_WEIGHT = 0.40
+"""Address fields read on both sides must carry at least this weight (e.g. ZIP + city) to judge the address
+alone; with less (only a name, or only a state) the label is `unreadable` unless the tracking number decides."""
+
+TRACKING_NEAR_RATIO = 0.85
+"""An unvalidated tracking read this similar (normalised Indel ratio) to the expected number is an OCR slip of
+it, not a different number, and so is not counted as mismatch evidence."""
+
+HOUSE_NUMBER_MISMATCH_CAP = 0.3
+"""Street similarity when house numbers differ: same street, other door is a different delivery point."""
+
+
+@dataclass(slots=True)
+class Expected:
+    """What the manifest says this photo should show; any field may be missing."""
+
+    name: str | None = None
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zip: str | None = None
+    tracking: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Expected:
+        """From manifest columns `expected_name/street/city/state/zip/tracking`; NaN, None and blanks → None.
+
+        `expected_tracking_number` is accepted for `expected_tracking`; a numeric ZIP regains leading zeros.
+        """
+        values: dict[str, str | None] = {}
+        for f in fields(cls):
+            raw = row.get(f"expected_{f.name}")
+            if raw is None and f.name == "tracking":
+                raw = row.get("expected_tracking_number")
+            values[f.name] = _text(raw, is_zip=f.name == "zip")
+        return cls(**values)
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in fields(self))
+
+
+def _text(value: Any, *, is_zip: bool = False) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if is_zip and isinstance(value, int | float):
+        return normalize_zip(value)
+    try:
+        text = str(value).strip()
+    except Exception:  # exotic objects from a manifest cell: treat as missing
+        return None
+    if text.lower() in ("", "nan", "none", "null", "<na>", "nat"):
+        return None
+    return text
+
+
+@dataclass(slots=True)
+class Verdict:
+    verification: str | None  # match | mismatch | unreadable | None (nothing expected)
+    reason: str | None
+    score: float | None  # address_match_score
+    field_scores: dict[str, float]
+
+
+def _house_number(street: str) -> str:
+    head = street.split(" ", 1)[0] if street else ""
+    return head if head[:1].isdigit() else ""
+
+
+def street_similarity(expected: str, street: str | None, unit: str | None) -> float:
+    """Normalised street similarity in [0, 1]; differing house numbers cap it (different delivery point)."""
+    exp = normalize_street(expected)
+    got = normalize_street(street)
+    if not exp or not got:
+        return 0.0
+    candidates = [got]
+    if unit:
+        candidates.append(normalize_street(f"{street} {unit}"))
+    sim = max(fuzz.ratio(exp, c) for c in candidates) / 100
+    if _house_number(exp) != _house_number(got):
+        sim = min(sim, HOUSE_NUMBER_MISMATCH_CAP)
+    return sim
+
+
+def compare_fields(address: Address | None, expected: Expected) -> dict[str, float]:
+    """Similarity in [0, 1] of every address field present on both sides."""
+    scores: dict[str, float] = {}
+    if address is None:
+        return scores
+    exp_zip = normalize_zip(expected.zip)
+    if exp_zip and address.zip:
+        scores["zip"] = 1.0 if exp_zip[:5] == address.zip[:5] else 0.0
+    if expected.street and address.street:
+        scores["street"] = street_similarity(expected.street, address.street, address.unit)
+    if expected.city and address.city:
+        scores["city"] = fuzz.ratio(compact(expected.city), compact(address.city)) / 100
+    exp_state = normalize_state(expected.state)
+    if exp_state and address.state:
+        scores["state"] = 1.0 if exp_state == address.state else 0.0
+    if expected.name and (address.name or address.company):
+        exp_name = normalize_name(expected.name)
+        scores["name"] = max(
+            fuzz.token_sort_ratio(exp_name, got) / 100 for got in (address.name, address.company) if got
+        )
+    return {k: round(v, 4) for k, v in scores.items()}
+
+
+def verify(
+    address: Address | None,
+    tracking: TrackingMatch | None,
+    expected: Expected | None,
+    *,
+    readable: bool = True,
+) -> Verdict:
+    """The decision and its reason. `readable=False` (no label text at all) short-cuts to `unreadable`."""
+    if expected is None or expected.empty:
+        return Verdict(None, None, None, {})
+    scores = compare_fields(address, expected)
+    reasons: list[str] = []
+    tracking_evidence = _tracking_evidence(tracking, expected, scores, reasons)
+    weight = sum(FIELD_WEIGHTS[k] for k in scores if k in FIELD_WEIGHTS)
+    score = (
+        round(sum(FIELD_WEIGHTS[k] * scores[k] for k in FIELD_WEIGHTS if k in scores) / weight, 4)
+        if weight
+        else None
+    )
+    reasons.extend(_address_reasons(address, expected, scores))
+    if score is not None:
+        reasons.append(f"address score {score:.2f}")
+    judgeable = weight >= MIN_COMPARABLE_WEIGHT and score is not None
+
+    if not readable:
+        decision = "unreadable"
+        reasons.insert(0, "no label text")
+    elif tracking_evidence == "same":
+        clearly_differs = judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD
+        decision = "mismatch" if clearly_differs else "match"
+    elif tracking_evidence == "different":
+        decision = "mismatch"
+    elif judgeable and score is not None:
+        decision = "match" if score >= MATCH_THRESHOLD else "mismatch"
+    else:
+        decision = "unreadable"
+        reasons.insert(0, "too little of the label read to compare")
+    return Verdict(decision, "; ".join(reasons), score, scores)
+
+
+def _tracking_evidence(
+    tracking: TrackingMatch | None, expected: Expected, scores: dict[str, float], reasons: list[str]
+) -> str:
+    """'same', 'different' or '' (no usable evidence); records the tracking field score and reason."""
+    want = canonical_tracking(expected.tracking)
+    if not want:
+        return ""
+    if tracking is None:
+        reasons.append("tracking not read")
+        return ""
+    got = tracking.number
+    if got == want:
+        scores["tracking"] = 1.0
+        reasons.append("tracking equal" + (" (repaired)" if tracking.repaired else ""))
+        return "same"
+    near = fuzz.ratio(got, want) / 100
+    scores["tracking"] = round(near, 4)
+    if tracking.valid:
+        reasons.append(f"tracking {got}≠{want}")
+        return "different"
+    if near >= TRACKING_NEAR_RATIO:
+        reasons.append(f"tracking unvalidated, near expected ({near:.2f})")
+    else:
+        reasons.append(f"tracking unvalidated {got}≠{want}")
+    return ""
+
+
+def _address_reasons(address: Address | None, expected: Expected, scores: dict[str, float]) -> list[str]:
+    if address is None:
+        return ["recipient address not found"] if any((expected.zip, expected.street, expected.city)) else []
+    out: list[str] = []
+    if "zip" in scores:
+        exp_zip = (normalize_zip(expected.zip) or "")[:5]
+        got_zip = (address.zip or "")[:5]
+        out.append(f"zip {got_zip}{'=' if scores['zip'] == 1.0 else '≠'}{exp_zip}")
+    for key in ("street", "city", "state", "name"):
+        if key in scores:
+            out.append(f"{key} similarity {scores[key]:.2f}")
+    return out

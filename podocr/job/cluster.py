@@ -1,0 +1,202 @@
+"""Which Dask cluster the job runs on, and how it is sized so ONNX Runtime does not oversubscribe the cores.
+
+* default: a LocalCluster of processes; n_workers × threads_per_worker ≤ cores, and each worker's ORT sessions
+  get cores // (n_workers × threads_per_worker) intra-op threads;
+* `--scheduler tcp://host:port`: an existing cluster (we never close it);
+* `--cuda`: dask_cuda.LocalCUDACluster, one worker per visible GPU;
+* `--scheduler synchronous`: no Dask at all — the same partition function in this process (baseline, debugging).
+
+Failures to get a cluster are `InfrastructureError` (exit 4): nothing about the input is wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from podocr.config import PodocrConfig
+from podocr.job.exitcodes import InfrastructureError
+
+log = logging.getLogger(__name__)
+SYNCHRONOUS = "synchronous"
+CONNECT_TIMEOUT = "20s"
+
+
+@dataclass
+class ClusterHandle:
+    kind: str  # local | cuda | external | synchronous
+    n_workers: int
+    threads_per_worker: int
+    intra_op_threads: int
+    client: Any = None  # distributed.Client, None when synchronous
+    cluster: Any = None  # the cluster we started (closed by us), None for external/synchronous
+    dashboard_link: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "n_workers": self.n_workers,
+            "threads_per_worker": self.threads_per_worker,
+            "intra_op_threads": self.intra_op_threads,
+            "host_cores": usable_cores(),
+        }
+        if self.client is not None:
+            out["scheduler"] = self.client.scheduler.address
+        return {**out, **self.extra}
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def plan_local(
+    cores: int, n_workers: int, threads_per_worker: int, intra: int, n_partitions: int
+) -> tuple[int, int]:
+    """(workers, intra-op threads): fill the cores, but never start more workers than there are partitions."""
+    threads = max(1, threads_per_worker)
+    workers = n_workers or max(1, cores // threads)
+    workers = max(1, min(workers, n_partitions))
+    if workers * threads > cores:
+        log.warning("%d workers × %d threads exceeds %d cores; expect contention", workers, threads, cores)
+    return workers, intra or max(1, cores // (workers * threads))
+
+
+def start_cluster(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
+    job, engine = cfg.job, cfg.engine
+    if job.scheduler == SYNCHRONOUS:
+        if job.cuda:
+            raise InfrastructureError("--cuda needs a Dask cluster; drop --scheduler synchronous")
+        return ClusterHandle(SYNCHRONOUS, 1, 1, engine.intra_op_threads or usable_cores())
+    if job.scheduler:
+        return _connect(job.scheduler, engine.intra_op_threads)
+    if job.cuda:
+        return _start_cuda(cfg)
+    return _start_local(cfg, n_partitions)
+
+
+def _client(cluster_or_address: Any) -> Any:
+    from distributed import Client
+
+    return Client(cluster_or_address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+
+
+def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
+    from distributed import LocalCluster
+
+    job = cfg.job
+    cores = usable_cores()
+    workers, intra = plan_local(
+        cores, job.n_workers, job.threads_per_worker, cfg.engine.intra_op_threads, n_partitions
+    )
+    try:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=max(1, job.threads_per_worker),
+            processes=True,
+            dashboard_address=job.dashboard_address or None,
+            silence_logs=logging.ERROR,
+        )
+        client = _client(cluster)
+    except (OSError, TimeoutError, RuntimeError) as exc:
+        raise InfrastructureError(f"could not start a local Dask cluster: {exc}") from exc
+    return ClusterHandle(
+        "local",
+        workers,
+        max(1, job.threads_per_worker),
+        intra,
+        client=client,
+        cluster=cluster,
+        dashboard_link=_dashboard(client, job.dashboard_address),
+    )
+
+
+def _start_cuda(cfg: PodocrConfig) -> ClusterHandle:
+    try:
+        from dask_cuda import LocalCUDACluster
+        from dask_cuda.utils import get_n_gpus
+    except ImportError as exc:
+        raise InfrastructureError(
+            f"--cuda needs dask-cuda and onnxruntime-gpu (pip install 'podocr[gpu]'): {exc}"
+        ) from exc
+    try:
+        gpus = get_n_gpus()
+    except Exception as exc:  # NVML missing or no driver: same answer for the operator
+        raise InfrastructureError(f"--cuda: no NVIDIA GPU is visible ({type(exc).__name__}: {exc})") from exc
+    if gpus < 1:
+        raise InfrastructureError(
+            "--cuda: no NVIDIA GPU is visible (check CUDA_VISIBLE_DEVICES and the driver)"
+        )
+    if cfg.engine.provider == "cpu":
+        cfg.engine.provider = "cuda"
+    cfg.engine.device_id = 0  # each dask-cuda worker sees only its own GPU, as device 0
+    threads = max(1, cfg.job.threads_per_worker)
+    intra = cfg.engine.intra_op_threads or max(1, usable_cores() // (gpus * threads))
+    try:
+        cluster = LocalCUDACluster(
+            threads_per_worker=threads,
+            dashboard_address=cfg.job.dashboard_address or None,
+            silence_logs=logging.ERROR,
+        )
+        client = _client(cluster)
+    except Exception as exc:
+        raise InfrastructureError(f"could not start dask_cuda.LocalCUDACluster: {exc}") from exc
+    return ClusterHandle(
+        "cuda",
+        gpus,
+        threads,
+        intra,
+        client=client,
+        cluster=cluster,
+        dashboard_link=_dashboard(client, cfg.job.dashboard_address),
+        extra={"gpus": gpus},
+    )
+
+
+def _connect(address: str, intra: int) -> ClusterHandle:
+    try:
+        client = _client(address)
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+    except (OSError, TimeoutError) as exc:
+        raise InfrastructureError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+    if not workers:
+        client.close()
+        raise InfrastructureError(f"the Dask scheduler at {address} has no workers")
+    per_host: dict[str, int] = {}
+    for w in workers.values():
+        per_host[w["host"]] = per_host.get(w["host"], 0) + int(w["nthreads"])
+    if not intra:
+        cores = client.run(usable_cores)  # {worker address: cores of its host}
+        hosts = {w["host"]: cores[addr] for addr, w in workers.items() if addr in cores}
+        intra = max(1, min(hosts[h] // per_host[h] for h in hosts))
+    nthreads = {int(w["nthreads"]) for w in workers.values()}
+    return ClusterHandle(
+        "external",
+        len(workers),
+        max(nthreads),
+        intra,
+        client=client,
+        dashboard_link=client.dashboard_link,
+        extra={"hosts": len(per_host)},
+    )
+
+
+def _dashboard(client: Any, address: str) -> str | None:
+    if not address:
+        return None
+    try:
+        import bokeh  # noqa: F401  (the dashboard needs it; without it Dask serves nothing there)
+    except ImportError:
+        return None
+    return str(client.dashboard_link)

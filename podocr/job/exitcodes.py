@@ -1,0 +1,36 @@
+"""Exit codes of `podocr batch`, and the exceptions that carry them — the one place a scheduler (Airflow, cron,
+Kubernetes) learns what a non-zero status means.
+
+* 2 — the input is wrong (manifest, date, arguments): rerunning will not help; fix the input.
+* 3 — some partitions failed after their retries: nothing was committed; `--resume` redoes only those.
+* 4 — infrastructure: the cluster, storage, GPU or models could not be reached or loaded; retry later.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INVALID_INPUT = 2
+    PARTIAL_FAILURE = 3
+    INFRASTRUCTURE = 4
+
+
+class JobError(Exception):
+    """A job-level failure; `exit_code` says which kind, the message says what to do about it."""
+
+    exit_code: ExitCode = ExitCode.INFRASTRUCTURE
+
+
+class InvalidInput(JobError):
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class PartialFailure(JobError):
+    exit_code = ExitCode.PARTIAL_FAILURE
+
+
+class InfrastructureError(JobError):
+    exit_code = ExitCode.INFRASTRUCTURE

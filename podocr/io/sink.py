@@ -27,6 +27,8 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from pyarrow.fs import FSSpecHandler, PyFileSystem
 
+from podocr.io.manifest import EXPECTED_COLUMNS
+
 SCHEMA_VERSION = 1
 RESULTS_DIR = "ocr_results"
 STAGING_DIR = "_staging"
@@ -38,14 +40,7 @@ _f32 = pa.float32()
 LINE = pa.struct([("text", pa.string()), ("confidence", _f32), ("quad", pa.list_(pa.list_(_f32)))])
 TIMINGS = ("fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s")
 EXTRACTED_STR = ("recipient_name", "recipient_company", "street", "unit", "city", "state", "zip")
-EXPECTED = (
-    "expected_name",
-    "expected_street",
-    "expected_city",
-    "expected_state",
-    "expected_zip",
-    "expected_tracking",
-)
+EXPECTED = EXPECTED_COLUMNS  # echoed from the manifest
 
 SCHEMA = pa.schema(
     [

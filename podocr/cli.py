@@ -202,3 +202,23 @@ def ocr_command(
             stem, dot, ext = annotate_to.rpartition(".")
             out = annotate_to if len(images) == 1 else (f"{stem}-{i}.{ext}" if dot else f"{annotate_to}-{i}")
             cv2.imwrite(out, annotate(photo, page))
+
+
+# ---- report -------------------------------------------------------------------------------------------------
+@main.command("report")
+@click.option("--date", required=True, help="The committed day to report on (YYYY-MM-DD).")
+@click.option("--output", default=None, help="Output root the job wrote to (default: job.output).")
+@click.option("--out", "out_uri", default=None, help="HTML file (default: _report.html by _SUCCESS).")
+@click.option("--images-root", default=None, help="Base of relative image URIs (default: input root).")
+def report_command(date: str, output: str | None, out_uri: str | None, images_root: str | None) -> None:
+    """Write the self-contained HTML report of a committed day (docs/operations.md)."""
+    from podocr.config import ConfigError, PodocrConfig
+    from podocr.report import write_report
+    from podocr.report.data import ResultsNotFound
+
+    try:
+        cfg = PodocrConfig.load(overrides={"job.output": output})
+        click.echo(write_report(cfg.job.output, date, cfg.io, out_uri, images_root))
+    except (ConfigError, ResultsNotFound, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+

@@ -161,8 +161,6 @@ class ImageStore:
             raise _not_allowed(f"s3 uri but the images roots are local: {redact_uri(uri)}")
         for root in s3_roots:
             if target.bucket == root.bucket and _within(target.parts, root.parts):
-                if not target.parts:
-                    raise _not_allowed(f"image uri names a bucket, not an object: {redact_uri(uri)}")
                 return target.uri
         raise _not_allowed(f"outside the images roots {self._shown_roots()}: {redact_uri(uri)}")
 
@@ -284,8 +282,9 @@ def _normalise(parts: tuple[str, ...] | list[str], uri: str) -> tuple[str, ...]:
 
 
 def _within(parts: tuple[str, ...], root: tuple[str, ...]) -> bool:
-    """Component-wise containment: ('data','images2') is not inside ('data','images')."""
-    return parts[: len(root)] == root
+    """Strictly below `root`, component-wise: ('data','images2') is not inside ('data','images'), and the
+    root itself is a folder (or bucket), never a photo."""
+    return len(parts) > len(root) and parts[: len(root)] == root
 
 
 def _local_parts(path: str, uri: str) -> tuple[str, ...]:
@@ -336,8 +335,9 @@ def _parse_root(root: str) -> _Root:
 
 def _classify(exc: BaseException) -> tuple[ErrorCode | None, str]:
     """(final error code, detail) — code None means transient: worth another attempt."""
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # strerror: no path
-    detail = redact(f"{type(exc).__name__}: {reason}")[:300]
+    # An OSError's str() repeats the path (already in the message): keep only its strerror, if any.
+    reason = (exc.strerror or "") if isinstance(exc, OSError) else str(exc)
+    detail = redact(f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__)[:300]
     chain: list[BaseException] = []
     seen: BaseException | None = exc
     while seen is not None and len(chain) < 8:
@@ -348,7 +348,7 @@ def _classify(exc: BaseException) -> tuple[ErrorCode | None, str]:
         if isinstance(response, dict) and "Error" in response:
             code = str(response["Error"].get("Code", ""))
             status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            detail = redact(f"S3 {status or ''} {code}".strip())
+            detail = redact(" ".join(dict.fromkeys(x for x in ("S3", str(status or ""), code) if x)))
             if status == 404 or code in ("NoSuchKey", "NoSuchBucket", "404"):
                 return ErrorCode.NOT_FOUND, detail
             if status == 403 or code in _DENIED_CODES:

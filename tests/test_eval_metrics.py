@@ -107,6 +107,13 @@ def test_word_counts_use_multisets() -> None:
     assert m.prf(0, 3, 2) == (0.0, 0.0, 0.0)
 
 
+def test_word_counts_neutral_text_is_neither_hit_nor_false_positive() -> None:
+    assert m.word_counts(["FRAGILE", "JOHN SMITH"], ["JOHN SMITH"], ["FRAGILE", "THIS SIDE UP"]) == (2, 2, 2)
+    assert m.word_counts(["JOHN JOHN"], ["JOHN"], ["JOHN"]) == (1, 1, 1)  # once for the GT, once neutral
+    assert m.word_counts(["JOHN JOHN JOHN"], ["JOHN"], ["JOHN"]) == (1, 2, 1)  # the third is a false positive
+    assert m.word_counts(["FRAGILE"], [], ["FRAGILE"]) == (0, 0, 0)
+
+
 def test_tracking_found_ignores_spaces_and_line_splits() -> None:
     assert m.tracking_found(["TRACKING #: 1Z999AA10123456784"], "1Z 999 AA1 01 2345 6784")
     assert m.tracking_found(["1Z 999 AA1 01", "2345 6784"], "1Z999AA10123456784")

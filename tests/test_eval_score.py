@@ -65,6 +65,7 @@ def folder(tmp_path: Path) -> Path:
             {},
             condition={"rotation_deg": 0.0, "blur": "none", "hard_negative": True},
             expected_matches=False,
+            distractor_lines=[{"text": "FRAGILE", "poly": []}, {"text": "THIS SIDE UP", "poly": []}],
         ),
         _photo(
             "d",
@@ -94,6 +95,7 @@ def test_dataset_reads_negatives_and_manifest(folder: Path) -> None:
     assert [s.id for s in samples] == ["a", "b", "c", "d"]
     assert [s.has_label for s in samples] == [True, True, False, True]
     assert samples[0].image == folder / "images" / "a.jpg"
+    assert samples[2].distractors == ["FRAGILE", "THIS SIDE UP"] and samples[2].lines == []
     assert samples[0].expected is not None and samples[0].expected["expected_zip"] == "00000"
     assert "expected_tracking" not in samples[0].expected  # blanks dropped
     assert [s.id for s in load_dataset(folder, limit=2)] == ["a", "b"]
@@ -203,6 +205,8 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
     assert conf["no-label"] == {"match": 0, "mismatch": 1, "unreadable": 0}  # c
     assert r["verification_precision"] == 0.0 and r["verification_recall"] == 0.0
     assert r["by"]["photo"]["hard-negative"]["negatives_with_text"] == 1.0
+    # "FRAGILE" is really printed there (neutral); the three tokens of the fake city line are false positives
+    assert r["by"]["photo"]["hard-negative"]["word_precision"] == 0.0
     assert r["by"]["label_size"]["<15%"]["n_images"] == 1
     words = r["by"]["carrier"]["ups"]
     # 14 GT tokens, 7 predicted; only 123 MAIN ST BROOKLYN survive the dropped spaces

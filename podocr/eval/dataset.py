@@ -35,6 +35,7 @@ class Sample:
     carrier: str  # ups | fedex | usps | amazon | none (no label) | unknown
     has_label: bool  # False for no-label photos and hard negatives
     lines: list[str] = field(default_factory=list)  # GT line texts, in file order
+    distractors: list[str] = field(default_factory=list)  # other real text in the photo (box print, floor)
     roles: list[str] = field(default_factory=list)  # parallel to `lines`
     fields: dict[str, str] = field(default_factory=dict)  # only non-empty GT fields
     condition: dict[str, Any] = field(default_factory=dict)
@@ -72,12 +73,9 @@ def _sample(root: Path, rec: Mapping[str, Any], manifest: Mapping[str, dict[str,
     sid = str(rec["id"])
     row = manifest.get(sid)
     condition = _dict(rec.get("condition"))
-    lines, roles = [], []
-    for line in rec.get("lines") or []:
-        text = line.get("text") if isinstance(line, dict) else line
-        if isinstance(text, str) and text.strip():
-            lines.append(text)
-            roles.append(str(line.get("role", "other")) if isinstance(line, dict) else "other")
+    items = _text_items(rec.get("lines"))
+    lines, roles = [t for t, _ in items], [r for _, r in items]
+    distractors = [t for t, _ in _text_items(rec.get("distractor_lines"))]
     fields = {k: str(v) for k, v in _dict(rec.get("fields")).items() if v not in (None, "")}
     carrier = str(rec.get("carrier") or "unknown").lower()
     has_label = not (
@@ -92,6 +90,7 @@ def _sample(root: Path, rec: Mapping[str, Any], manifest: Mapping[str, dict[str,
         carrier=carrier,
         has_label=has_label,
         lines=lines,
+        distractors=distractors,
         roles=roles,
         fields=fields,
         condition=condition,
@@ -119,6 +118,16 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
         if reader.fieldnames is None or "delivery_id" not in reader.fieldnames:
             raise DatasetError(f"{path}: needs a header with a 'delivery_id' column")
         return {row["delivery_id"]: {k: v for k, v in row.items() if k and v} for row in reader}
+
+
+def _text_items(items: Any) -> list[tuple[str, str]]:
+    """(text, role) of each non-blank line; a line may be an object with "text" (and "role") or a bare string."""
+    out = []
+    for item in items if isinstance(items, list) else []:
+        text = item.get("text") if isinstance(item, dict) else item
+        if isinstance(text, str) and text.strip():
+            out.append((text, str(item.get("role") or "other") if isinstance(item, dict) else "other"))
+    return out
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -171,11 +171,19 @@ def tokens(lines: Iterable[str]) -> list[str]:
     return [t for line in lines for t in normalise(line).split()]
 
 
-def word_counts(pred_lines: Iterable[str], gt_lines: Iterable[str]) -> tuple[int, int, int]:
-    """(true positives, predicted tokens, GT tokens) over token multisets: each GT token is matched at most once."""
+def word_counts(
+    pred_lines: Iterable[str], gt_lines: Iterable[str], neutral_lines: Iterable[str] = ()
+) -> tuple[int, int, int]:
+    """(true positives, predicted tokens, GT tokens) over token multisets: each GT token is matched at most once.
+
+    `neutral_lines` is real text that is not part of the GT (print on the box, the floor): predicted tokens
+    left over after matching the GT that match it are dropped from the predicted count, so reading text that
+    is really there is not a false positive — nor a true one.
+    """
     pred, gt = Counter(tokens(pred_lines)), Counter(tokens(gt_lines))
-    tp = sum((pred & gt).values())
-    return tp, sum(pred.values()), sum(gt.values())
+    matched = pred & gt
+    neutral = (pred - matched) & Counter(tokens(neutral_lines))
+    return sum(matched.values()), sum(pred.values()) - sum(neutral.values()), sum(gt.values())
 
 
 def prf(tp: int, n_pred: int, n_true: int) -> PRF:

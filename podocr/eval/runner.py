@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from podocr.config import PodocrConfig
+from podocr.config import IOConfig, PodocrConfig
 from podocr.eval import score
 from podocr.eval.dataset import EvalError, Sample, load_dataset
 from podocr.eval.results import Prediction, from_pipeline, load_results, missing
@@ -97,7 +97,7 @@ def run_pipeline(
     for start in range(0, len(samples), batch_size):
         batch = samples[start : start + batch_size]
         t0 = time.perf_counter()
-        decoded = [_decode(s) for s in batch]
+        decoded = [_decode(s, cfg.io) for s in batch]
         t1 = time.perf_counter()
         good = [(s, img) for s, img in zip(batch, decoded, strict=True) if not isinstance(img, str)]
         pages = pipeline.run_safe([img for _, img in good])  # a failing photo comes back as its exception
@@ -128,21 +128,17 @@ def run_pipeline(
     return preds, timing
 
 
-def _decode(sample: Sample) -> np.ndarray | str:
-    """BGR image, or the reason it could not be decoded (scored as a photo that read nothing)."""
-    try:  # the job's decoder (EXIF, formats, bomb limits) when present
-        from podocr.io.decode import decode_image
-    except ImportError:
-        decode_image = None
-    try:
-        if decode_image is not None:
-            return decode_image(sample.image.read_bytes())
-        import cv2
+def _decode(sample: Sample, io_cfg: IOConfig) -> np.ndarray | str:
+    """BGR image via the job's decoder (EXIF orientation, formats, bomb limits), or why it could not be read."""
+    from podocr.io.decode import decode_image
+    from podocr.io.errors import PhotoError
 
-        img = cv2.imread(str(sample.image), cv2.IMREAD_COLOR)
-        return img if img is not None else f"decode_failed: cv2 could not read {sample.image}"
-    except Exception as exc:  # a bad photo is an error row in the report, never a crashed evaluation
-        return f"decode_failed: {type(exc).__name__}: {exc}"
+    try:
+        return decode_image(sample.image.read_bytes(), io_cfg).image
+    except PhotoError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"not_found: {sample.image}: {exc.strerror or exc}"
 
 
 def _progress(total: int) -> Any:

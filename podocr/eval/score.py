@@ -105,7 +105,7 @@ def score_image(sample: Sample, pred: Prediction) -> ImageScore:
         s.n_read_substring = sum(x.read for x in m.match_lines(pred.lines, sample.lines, substring=True))
     else:
         s.n_read_substring = s.n_read
-    s.word_tp, s.word_pred, s.word_gt = m.word_counts(pred.lines, sample.lines)
+    s.word_tp, s.word_pred, s.word_gt = m.word_counts(pred.lines, sample.lines, sample.distractors)
     gt = sample.fields
     if gt.get("tracking_number"):
         s.tracking_found = m.tracking_found(pred.lines, gt["tracking_number"])

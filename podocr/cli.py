@@ -222,3 +222,22 @@ def report_command(date: str, output: str | None, out_uri: str | None, images_ro
     except (ConfigError, ResultsNotFound, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
+
+
+@models.command("build-trt")
+@click.option("--set", "sets", multiple=True, help="Model set(s) to build (default: models.set).")
+@click.option("--cache-dir", default=None, help="Engine/timing cache folder (engine.trt_cache_dir).")
+@click.option("--fp16/--no-fp16", default=None, help="Build fp16 engines (validated against fp32 per model).")
+def models_build_trt(sets: tuple[str, ...], cache_dir: str | None, fp16: bool | None) -> None:
+    """Prebuild TensorRT engines for the run-time input profiles, on the GPU host type that will run them."""
+    from podocr.config import PodocrConfig
+    from podocr.ocr.engine import EngineError
+    from podocr.ocr.models import ModelError
+    from podocr.ocr.trt import build_trt_cache
+
+    cfg = PodocrConfig.load(overrides={"engine.trt_cache_dir": cache_dir, "engine.fp16": fp16})
+    try:
+        for b in build_trt_cache(cfg, list(sets) or None):
+            click.echo(f"{b.job.set_name:9} {b.job.role:4} {b.provider:26} {b.seconds:7.1f}s  {b.job.model}")
+    except (EngineError, ModelError) as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -31,6 +31,7 @@ _ERROR_RESPONSES = {
     "403": (403, "AccessDenied"),
 }
 ACTIONS = (*_ERROR_RESPONSES, "reset", "stall", "truncate")
+FAULTS_AND_LATENCY = (*ACTIONS, "delay")
 _HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -48,7 +49,8 @@ class Fault:
 
     Actions: "500", "503", "slowdown", "403" (S3 error responses); "reset" (TCP RST, no response);
     "stall" (accept, say nothing for `stall_s`, then reset — a client read timeout should fire first);
-    "truncate" (the real response's headers, then half its body, then reset).
+    "truncate" (the real response's headers, then half its body, then reset); and "delay" (not a fault:
+    the real response after `stall_s` seconds, to model storage latency).
     """
 
     action: str
@@ -58,8 +60,8 @@ class Fault:
     stall_s: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.action not in ACTIONS:
-            raise ValueError(f"unknown fault action {self.action!r}; one of {ACTIONS}")
+        if self.action not in FAULTS_AND_LATENCY:
+            raise ValueError(f"unknown fault action {self.action!r}; one of {FAULTS_AND_LATENCY}")
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         proxy = self.server.proxy
         fault = proxy._take(self.command, self.path)
         self.close_connection = True
-        if fault is None:
+        if fault is None or fault.action == "delay":
+            if fault is not None:
+                proxy._stop.wait(fault.stall_s)
             status, headers, data = self._forward(body)
             self._reply(status, headers, data)
         elif fault.action == "reset":

@@ -385,7 +385,7 @@ def test_persistent_faults_end_as_fetch_failed_after_bounded_attempts(
     assert "after 3 attempts" in info.value.message
     assert proxy.count("HEAD") == 3  # exactly 1 + read_retries attempts; no hidden botocore/s3fs retries
     assert proxy.count("GET") <= (6 if action == "reset" else 3)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 8  # 3 × (0.3 s timeout + backoff), with room for a busy host
 
 
 def test_faults_on_head_are_retried_too(faulty: tuple[FaultProxy, str]) -> None:

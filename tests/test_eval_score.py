@@ -71,7 +71,13 @@ def folder(tmp_path: Path) -> Path:
             "d",
             "usps",
             ["ANN LEE", "5 OAK RD", "DENVER CO 80202"],
-            {"recipient_name": "Ann Lee", "street": "5 Oak Rd", "city": "Denver", "state": "CO", "zip": "80202"},
+            {
+                "recipient_name": "Ann Lee",
+                "street": "5 Oak Rd",
+                "city": "Denver",
+                "state": "CO",
+                "zip": "80202",
+            },
             condition={"rotation_deg": -91.0, "blur_sigma": 1.5, "label_area_frac": 0.5},
             expected_matches=True,
         ),
@@ -136,7 +142,12 @@ def test_buckets() -> None:
     ]
     assert score.blur_bucket("Severe") == "severe" and score.blur_bucket(None, 0.4) == "none"
     assert score.blur_bucket(None, 1.5) == "mild" and score.blur_bucket(3.0) == "severe"
-    assert [score.label_size_bucket(f) for f in (0.1, 0.15, 0.35, 0.36)] == ["<15%", "15-35%", "15-35%", ">35%"]
+    assert [score.label_size_bucket(f) for f in (0.1, 0.15, 0.35, 0.36)] == [
+        "<15%",
+        "15-35%",
+        "15-35%",
+        ">35%",
+    ]
     assert score.label_size_bucket(0.5, has_label=False) == "no-label"
 
 
@@ -149,7 +160,11 @@ def test_ground_truth_as_results_scores_perfectly(folder: Path, tmp_path: Path) 
     report = evaluate(folder, results=results)
     assert report["line_recall"] == 1.0 and report["line_exact"] == 1.0 and report["line_cer"] == 0.0
     assert report["word_precision"] == 1.0 and report["word_f1"] == 1.0
-    assert report["tracking_accuracy"] == 1.0 and report["zip_accuracy"] == 1.0 and report["street_accuracy"] == 1.0
+    assert (
+        report["tracking_accuracy"] == 1.0
+        and report["zip_accuracy"] == 1.0
+        and report["street_accuracy"] == 1.0
+    )
     assert report["negatives_with_text"] == 0.0 and report["n_negatives"] == 1
     assert report["tracking_extracted_accuracy"] == 1.0
     assert set(report["field_accuracy"].values()) == {1.0}
@@ -159,7 +174,7 @@ def test_ground_truth_as_results_scores_perfectly(folder: Path, tmp_path: Path) 
     assert report["by"]["carrier"]["ups"]["line_recall"] == 1.0
     assert report["by"]["carrier"]["none"]["line_recall"] is None
     assert set(report["by"]) == {"carrier", "rotation", "blur", "label_size", "photo"}
-    assert set(report["by"]["rotation"]) == {"upright", "~180", "~270"}
+    assert set(report["by"]["rotation"]) == {"upright", "~180", "~270", "no-label"}
     assert set(report["by"]["blur"]) == {"none", "severe", "mild"}
     assert report["source"] == "results" and report["images_per_s"] is None
     assert "overall" in format_table(report)
@@ -171,8 +186,18 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
         [
             {
                 "id": "a",
-                "lines": [{"text": "JOHNSMITH"}, {"text": "123 MAIN ST"}, {"text": "BROOKLYN NY11272"}, "1Z999AA10123456784"],
-                "fields": {"tracking_number": UPS, "zip": "11272", "city": "BROOKLYN", "verification": "match"},
+                "lines": [
+                    {"text": "JOHNSMITH"},
+                    {"text": "123 MAIN ST"},
+                    {"text": "BROOKLYN NY11272"},
+                    "1Z999AA10123456784",
+                ],
+                "fields": {
+                    "tracking_number": UPS,
+                    "zip": "11272",
+                    "city": "BROOKLYN",
+                    "verification": "match",
+                },
             },
             {
                 "id": "b",
@@ -180,7 +205,12 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
                 "fields": {"tracking_number": None, "zip": "78701"},
                 "verification": "unreadable",
             },
-            {"id": "c", "lines": ["FRAGILE", "SPRINGFIELD IL 62704"], "fields": {}, "verification": "mismatch"},
+            {
+                "id": "c",
+                "lines": ["FRAGILE", "SPRINGFIELD IL 62704"],
+                "fields": {},
+                "verification": "mismatch",
+            },
             # "d" is missing from the file: it scores as an error that read nothing
         ],
     )
@@ -204,6 +234,17 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
     assert conf["mismatch"] == {"match": 0, "mismatch": 0, "unreadable": 1}  # b
     assert conf["no-label"] == {"match": 0, "mismatch": 1, "unreadable": 0}  # c
     assert r["verification_precision"] == 0.0 and r["verification_recall"] == 0.0
+    b = r["photos"][1]
+    assert (b["id"], b["n_gt_lines"], b["n_read"], b["tracking_found"], b["truth"], b["verdict"]) == (
+        "b",
+        4,
+        1,
+        False,
+        "mismatch",
+        "unreadable",
+    )
+    assert b["unread"][0] == {"gt": "MARY JONES", "best": "MARY JONES 9 ELM AVE", "cer": 0.778}  # 7 / 9
+    assert r["photos"][3]["error"] == "not in the results file"
     assert r["by"]["photo"]["hard-negative"]["negatives_with_text"] == 1.0
     # "FRAGILE" is really printed there (neutral); the three tokens of the fake city line are false positives
     assert r["by"]["photo"]["hard-negative"]["word_precision"] == 0.0

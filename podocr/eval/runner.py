@@ -68,11 +68,12 @@ def evaluate(
 def build_report(
     samples: Sequence[Sample], preds: Sequence[Prediction], meta: dict[str, Any]
 ) -> dict[str, Any]:
-    """Overall metrics, then `meta`, then the per-bucket breakdown under `by`."""
+    """Overall metrics, then `meta`, the per-bucket breakdown under `by`, and one row per photo under `photos`."""
     scores = [score.score_image(s, p) for s, p in zip(samples, preds, strict=True)]
     report = score.aggregate(scores)
     report.update(meta)
     report["by"] = score.breakdown(scores)
+    report["photos"] = [s.to_dict() for s in scores]
     return report
 
 

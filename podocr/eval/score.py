@@ -43,6 +43,22 @@ class ImageScore:
     truth: str | None = None  # verification truth class, None when not scored
     verdict: str | None = None
     error: str | None = None
+    unread: list[m.LineMatch] = field(default_factory=list)  # GT lines not read, with their best prediction
+
+    def to_dict(self) -> dict[str, Any]:
+        """The photo's row in the report's `photos` list: what to look at when a bucket disappoints."""
+        out = {k: getattr(self, k) for k in ("id", "buckets", "error", "n_gt_lines", "n_read", "n_exact")}
+        out.update(
+            tracking_found=self.tracking_found,
+            zip_found=self.zip_found,
+            street_found=self.street_found,
+            negative_with_text=self.negative_with_text,
+            extracted=dict(self.extracted),
+            truth=self.truth,
+            verdict=self.verdict,
+            unread=[{"gt": x.gt, "best": x.pred, "cer": round(x.cer, 3)} for x in self.unread],
+        )
+        return out
 
 
 def buckets(sample: Sample) -> dict[str, str]:
@@ -50,15 +66,17 @@ def buckets(sample: Sample) -> dict[str, str]:
     cond = sample.condition
     return {
         "carrier": sample.carrier,
-        "rotation": rotation_bucket(cond.get("rotation_deg")),
+        "rotation": rotation_bucket(cond.get("rotation_deg"), sample.has_label),
         "blur": blur_bucket(cond.get("blur"), cond.get("blur_sigma")),
         "label_size": label_size_bucket(cond.get("label_area_frac"), sample.has_label),
         "photo": photo_kind(sample),
     }
 
 
-def rotation_bucket(deg: Any) -> str:
+def rotation_bucket(deg: Any, has_label: bool = True) -> str:
     """upright | ~90 | ~180 | ~270: the nearest quarter turn of rotation_deg taken modulo 360 (so -90 is ~270)."""
+    if not has_label:
+        return "no-label"
     if not isinstance(deg, int | float):
         return "unknown"
     quarter = round((float(deg) % 360.0) / 90.0) % 4
@@ -101,6 +119,7 @@ def score_image(sample: Sample, pred: Prediction) -> ImageScore:
     s.n_read = sum(x.read for x in matches)
     s.n_exact = sum(x.exact for x in matches)
     s.cer_sum = sum(x.cer for x in matches)
+    s.unread = [x for x in matches if not x.read]
     if s.n_read < s.n_gt_lines:
         s.n_read_substring = sum(x.read for x in m.match_lines(pred.lines, sample.lines, substring=True))
     else:

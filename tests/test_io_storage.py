@@ -198,6 +198,21 @@ def test_resolve_never_escapes_the_root(tree: Path, prefix: str, pieces: list[st
         assert real == root or root in real.parents, (uri, resolved)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "s3://photos/pod/", "s3://photos/", "s3://other/pod/", "/"]), rest=st.text()
+)
+def test_resolve_s3_never_escapes_the_prefix(prefix: str, rest: str) -> None:
+    try:
+        resolved = ImageStore(IOConfig(), "s3://photos/pod").resolve(prefix + rest)
+    except PhotoError as exc:
+        assert exc.code is ErrorCode.URI_NOT_ALLOWED
+        return
+    assert resolved.startswith("s3://photos/pod/")
+    parts = resolved[len("s3://") :].split("/")
+    assert all(p not in ("", ".", "..") for p in parts), resolved  # what is read is what was checked
+
+
 # ---- read_bytes: local ------------------------------------------------------------------------------------
 def test_read_local(tree: Path) -> None:
     (tree / "images" / "empty.jpg").write_bytes(b"")

@@ -13,6 +13,7 @@ import errno
 import os
 import random
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,7 @@ class ImageStore:
             raise ValueError("ImageStore needs an images root (images_root or io.images_roots)")
         self._roots = tuple(_parse_root(r) for r in raw_roots)
         self._pid = -1
+        self._lock = threading.Lock()  # fetch threads share one S3 client; create it once
         self._s3: fsspec.AbstractFileSystem | None = None
         self._local_real: tuple[tuple[str, ...], ...] = ()
 
@@ -243,20 +245,28 @@ class ImageStore:
         self._ensure_process()
         if not resolved.startswith("s3://"):
             return fsspec.filesystem("file"), resolved
+        with self._lock:
+            return self._s3_fs(), resolved[len("s3://") :]
+
+    def _s3_fs(self) -> fsspec.AbstractFileSystem:
         if self._s3 is None:
             opts = storage_options(self.io_cfg)
             # Our retry loop is the only one: botocore's would multiply it and hide the attempt count.
             opts["config_kwargs"]["retries"] = {"total_max_attempts": 1}
-            # A private instance (not fsspec's shared cache) so turning off s3fs's own retries and listing
-            # cache here cannot change how other code (manifest, Parquet sink) talks to the same endpoint.
+            # A private instance (not fsspec's shared cache) so these settings cannot change how other code
+            # (manifest, Parquet sink) talks to the same endpoint. No listings cache: photos keep arriving
+            # during the day, and a stale listing would turn a new photo into not_found.
             fs = fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False, **opts)
-            fs.retries = 1  # s3fs's retry loop: 1 = a single try (photos uploaded mid-day must not be cached)
+            fs.retries = 1  # s3fs's own retry loop: a single try
             self._s3 = fs
-        return self._s3, resolved[len("s3://") :]
+        return self._s3
 
     def _ensure_process(self) -> None:
         if self._pid != os.getpid():  # new process (fork or unpickled): nothing from the parent is reused
             self._pid = os.getpid()
+            self._lock = (
+                threading.Lock()
+            )  # a lock held by a parent thread at fork time stays held in the child
             self._s3 = None
             self._local_real = ()
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -15,6 +15,7 @@ from podocr.eval import score
 from podocr.eval.dataset import DatasetError, load_dataset
 from podocr.eval.results import ResultsError, load_results
 from podocr.eval.runner import evaluate, format_table
+from podocr.io import sink
 
 UPS = "1Z999AA10123456784"
 FEDEX = "794612345678"
@@ -255,22 +256,36 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
 
 
 def test_parquet_results_in_podocr_schema(folder: Path, tmp_path: Path) -> None:
-    line = pa.struct([("text", pa.string()), ("confidence", pa.float32())])
-    table = pa.table(
-        {
-            "delivery_id": ["a", "b"],
-            "status": ["ok", "error"],
-            "error_code": [None, "decode_failed"],
-            "error_message": [None, "truncated"],
-            "lines": pa.array([[{"text": "1Z 999 AA1 01 2345 6784", "confidence": 0.9}], []], pa.list_(line)),
-            "tracking_number": [UPS, None],
-            "zip": ["11272", None],
-            "verification": ["match", None],
-        }
+    """Rows in the job's exact Parquet schema (podocr.io.sink.SCHEMA), in a hive-partitioned day folder."""
+    now = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
+    common = {"run_id": "r1", "processed_at": now, "partition": 0}
+    table = sink.rows_to_table(
+        [
+            common
+            | {
+                "delivery_id": "a",
+                "image_uri": "images/a.jpg",
+                "status": "ok",
+                "lines": [{"text": "1Z 999 AA1 01 2345 6784", "confidence": 0.9, "quad": [[0, 0]] * 4}],
+                "tracking_number": UPS,
+                "zip": "11272",
+                "verification": "match",
+                "field_scores": {"zip": 1.0},
+            },
+            common
+            | {
+                "delivery_id": "b",
+                "image_uri": "images/b.jpg",
+                "status": "error",
+                "error_code": "decode_failed",
+                "error_message": "truncated",
+            },
+        ]
     )
     day = tmp_path / "out" / "ocr_results" / "date=2026-11-26"
     day.mkdir(parents=True)
     pq.write_table(table, day / "part-00000.parquet")
+    (day / "_SUCCESS").write_text("{}")  # the commit marker is not a part
     preds = load_results(tmp_path / "out" / "ocr_results")
     assert preds["a"].lines == ["1Z 999 AA1 01 2345 6784"] and preds["a"].verification == "match"
     assert preds["a"].fields is not None and preds["a"].fields["tracking_number"] == UPS

@@ -7,6 +7,7 @@ can carry URLs are passed through `redact` (a presigned URL in an error message 
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -155,19 +156,23 @@ def _throughput_section(s: DaySummary) -> str:
     tips = [
         f"{_clock(i * s.bin_s)}–{_clock((i + 1) * s.bin_s)}: {n:,} photos" for i, n in enumerate(s.per_bin)
     ]
+    done = list(itertools.accumulate(s.per_bin))
     chart = svg.columns(
         rates,
         "photos per minute over the run",
         x_labels=labels,
-        x_title=f"time since first photo finished ({s.bin_s}-second bins)",
+        x_title=f"time since the run started ({s.bin_s}-second bins)",
         y_title="photos / min",
         width=760,
         bar_titles=tips,
+        line=done,
+        line_title="photos done",
     )
-    span = f"{s.first_at} → {s.last_at} ({_clock(round(s.span_s))})" if s.first_at else "–"
+    span = f"{s.start_at} → {s.last_at} ({_clock(round(s.span_s))})" if s.start_at else "–"
     return (
-        f'<section id="throughput"><h2>Throughput</h2><p class="muted">Photos finished per minute, from each row\'s '
-        f"<code>processed_at</code>: {escape(span)}.</p>{chart}</section>"
+        f'<section id="throughput"><h2>Throughput</h2><p class="muted">Photos finished per minute (bars) and in '
+        f"total (line), from each row's <code>processed_at</code>: {escape(span)}. A partition's photos finish "
+        f"together, so short runs look bursty.</p>{chart}</section>"
     )
 
 
@@ -231,7 +236,7 @@ def _verification_section(s: DaySummary, mismatch_table: tuple[list[str], list[t
         list(s.verification.items()), "verification outcomes", colors=svg.VERIFY_COLORS, width=460
     )
     reasons = (
-        _table(["reason (mismatch / unreadable)", "photos"], s.verification_reasons, [1])
+        _table(["first reason (mismatch / unreadable)", "photos"], s.verification_reasons, [1])
         if s.verification_reasons
         else '<p class="muted">No mismatches or unreadable labels.</p>'
     )
@@ -291,20 +296,27 @@ def _card(item: GalleryItem, thumb: str | Exception) -> str:
             f"{escape(str(r.get('status')))} · {_n(r.get('n_lines'))} lines · confidence {_n(conf, 3)}"
         )
     if r.get("verification"):
-        why = f" — {r['verification_reason']}" if r.get("verification_reason") else ""
-        score = (
-            f" (address score {r['address_match_score']:.2f})"
-            if r.get("address_match_score") is not None
+        reason = str(r.get("verification_reason") or "")
+        score = r.get("address_match_score")
+        if score is not None and "address score" not in reason:
+            reason += f"{'; ' if reason else ''}address score {score:.2f}"
+        facts.append(
+            f"verification: <b>{escape(str(r['verification']))}</b>{escape(' — ' + reason if reason else '')}"
+        )
+    if r.get("status") == "ok":
+        want = (
+            f'expected <span class="mono">{escape(str(r["expected_tracking"]))}</span>'
+            if r.get("expected_tracking")
             else ""
         )
-        facts.append(f"verification: <b>{escape(str(r['verification']))}</b>{escape(why + score)}")
-    if r.get("tracking_number") or (r.get("status") == "ok" and r.get("expected_tracking")):
-        valid = "valid" if r.get("tracking_valid") else "invalid"
-        facts.append(
-            f'tracking: <span class="mono">{escape(str(r.get("tracking_number") or "–"))}</span> '
-            f"({escape(str(r.get('carrier') or '?'))}, {valid}); expected "
-            f'<span class="mono">{escape(str(r.get("expected_tracking") or "–"))}</span>'
-        )
+        if r.get("tracking_number"):
+            valid = "check digit ok" if r.get("tracking_valid") else "check digit fails"
+            facts.append(
+                f'tracking: <span class="mono">{escape(str(r["tracking_number"]))}</span> '
+                f"({escape(str(r.get('carrier') or '?'))}, {valid}){'; ' + want if want else ''}"
+            )
+        else:
+            facts.append(f"tracking: not read{'; ' + want if want else ''}")
     lines = r.get("lines") or []
     read = "".join(
         f'<li title="{float(ln["confidence"]):.3f}"><span style="color:{confidence_color(float(ln["confidence"]))}">'

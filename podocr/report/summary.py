@@ -7,6 +7,7 @@ of every line; only the handful of gallery rows come back whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -15,9 +16,16 @@ from podocr.io.sink import TIMINGS
 from podocr.report.data import VIEW
 
 CONF_BINS = 20
-# Candidate bin widths for the throughput chart: the smallest giving ≤ 60 bins over the run is used.
+# Candidate bin widths for the throughput chart: the smallest giving ≤ MAX_BINS bins over the run is used.
 BIN_CHOICES_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+MAX_BINS = 40
 NOT_CHECKED = "not checked"
+# A reason's kind: its first clause without the photo's own values ("tracking 1Z…≠1Z…" → "tracking …≠…"), so
+# the table counts kinds of disagreement instead of listing every photo (extract/verify.py writes the reasons).
+REASON_KIND = (
+    "trim(regexp_replace(regexp_replace(split_part(verification_reason, ';', 1), '\\s*\\([^)]*\\)', '', 'g'), "
+    "'[0-9A-Z][0-9A-Z.-]{3,}', '…', 'g'))"
+)
 NO_TRACKING = "none found"
 GALLERY_ROW_COLUMNS = (
     "delivery_id, image_uri, status, error_code, error_message, width, height, lines, n_lines, mean_confidence, "
@@ -53,11 +61,11 @@ class DaySummary:
     workers: int
     status: dict[str, int]
     error_codes: list[tuple[str, int, str]]  # code, count, one example message
-    first_at: str | None
+    start_at: str | None  # the run's start (or its first finished photo when the start is unknown)
     last_at: str | None
     span_s: float
     bin_s: int
-    per_bin: list[int]  # photos finished in each bin, from first_at
+    per_bin: list[int]  # photos finished in each bin, from start_at
     stages: list[StageTime]
     photo_conf_hist: list[int]
     line_conf_hist: list[int]
@@ -84,6 +92,17 @@ class DaySummary:
         return None
 
 
+def _epoch(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp() if iso else None
+    except ValueError:
+        return None
+
+
+def _clock_text(epoch: float | None) -> str | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
     row = con.execute(sql).fetchone()
     assert row is not None  # aggregates without GROUP BY always return one row
@@ -108,22 +127,24 @@ def _hist(con: duckdb.DuckDBPyConnection, expr: str, source: str) -> list[int]:
 def summarise(con: duckdb.DuckDBPyConnection, date: str, success: dict[str, Any] | None = None) -> DaySummary:
     """All the report's numbers for `date` from the `results` view."""
     day = f"(SELECT * FROM {VIEW} WHERE date = DATE '{date}')"
-    total, run_ids, model_sets, providers, workers, first_at, last_at, span_s = _one(
+    total, run_ids, model_sets, providers, workers, first_epoch, last_epoch = _one(
         con,
         f"SELECT count(*), list_sort(list(DISTINCT run_id)), list_sort(list(DISTINCT model_set)), "
         f"list_sort(list(DISTINCT provider)), count(DISTINCT worker), "
-        f"strftime(min(processed_at) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S UTC'), "
-        f"strftime(max(processed_at) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S UTC'), "
-        f"coalesce(epoch(max(processed_at)) - epoch(min(processed_at)), 0) FROM {day}",
+        f"epoch(min(processed_at)), epoch(max(processed_at)) FROM {day}",
     )
-    span_s = float(span_s or 0.0)
-    bin_s = next((b for b in BIN_CHOICES_S if span_s / b <= 60), BIN_CHOICES_S[-1])
+    # The clock starts when the run started (from `_SUCCESS`), not when its first partition finished.
+    origin = _epoch((success or {}).get("started_at"))
+    if first_epoch is not None and (origin is None or origin > first_epoch or first_epoch - origin > 86_400):
+        origin = float(first_epoch)
+    span_s = float(last_epoch) - origin if last_epoch is not None and origin is not None else 0.0
+    bin_s = next((b for b in BIN_CHOICES_S if span_s / b <= MAX_BINS), BIN_CHOICES_S[-1])
     per_bin = [0] * (int(span_s // bin_s) + 1)
-    for b, n in con.execute(
-        f"SELECT floor((epoch(processed_at) - (SELECT epoch(min(processed_at)) FROM {day})) / {bin_s})::INT AS b, "
-        f"count(*) FROM {day} GROUP BY b"
-    ).fetchall():
-        per_bin[min(int(b), len(per_bin) - 1)] += int(n)
+    if origin is not None:
+        for b, n in con.execute(
+            f"SELECT floor((epoch(processed_at) - {origin!r}) / {bin_s})::INT AS b, count(*) FROM {day} GROUP BY b"
+        ).fetchall():
+            per_bin[min(max(int(b), 0), len(per_bin) - 1)] += int(n)
 
     stages = []
     for col in (t for t in TIMINGS if t != "total_s"):
@@ -170,8 +191,8 @@ def summarise(con: duckdb.DuckDBPyConnection, date: str, success: dict[str, Any]
                 f"WHERE status = 'error' GROUP BY 1 ORDER BY 2 DESC, 1",
             )
         ],
-        first_at=first_at,
-        last_at=last_at,
+        start_at=_clock_text(origin),
+        last_at=_clock_text(None if last_epoch is None else float(last_epoch)),
         span_s=span_s,
         bin_s=bin_s,
         per_bin=per_bin,
@@ -191,7 +212,7 @@ def summarise(con: duckdb.DuckDBPyConnection, date: str, success: dict[str, Any]
             (str(r), int(n))
             for r, n in _pairs(
                 con,
-                f"SELECT verification_reason, count(*) FROM {day} WHERE verification IN ('mismatch', 'unreadable') "
+                f"SELECT {REASON_KIND}, count(*) FROM {day} WHERE verification IN ('mismatch', 'unreadable') "
                 f"AND verification_reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 12",
             )
         ],

@@ -125,11 +125,16 @@ def columns(
     height: int = 220,
     color: str = PALETTE[0],
     bar_titles: Sequence[str] = (),
+    line: Sequence[float] = (),
+    line_title: str = "",
 ) -> str:
-    """Vertical bars over ordered bins (histograms, photos per time bin) with a y axis and sparse x labels."""
+    """Vertical bars over ordered bins (histograms, photos per time bin) with a y axis and sparse x labels.
+
+    `line` (one value per bin end, e.g. a running total) is drawn over the bars against its own right axis.
+    """
     if not values:
         return empty(title, width)
-    left, right, top_pad, bottom = 48, 12, 10, 40
+    left, right, top_pad, bottom = 48, 56 if line else 12, 10, 40
     plot_w, plot_h = width - left - right, height - top_pad - bottom
     ymax, ystep = _ticks(max(values))
     n = len(values)
@@ -161,6 +166,8 @@ def columns(
     out.append(
         f'<line x1="{left}" x2="{width - right}" y1="{top_pad + plot_h}" y2="{top_pad + plot_h}" stroke="#999"/>'
     )
+    if line:
+        out.append(_overlay(line, line_title, left, top_pad, plot_w, plot_h, bw))
     if x_title:
         out.append(
             f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" fill="#444">{escape(x_title)}</text>'
@@ -171,6 +178,32 @@ def columns(
             f'fill="#444">{escape(y_title)}</text>'
         )
     out.append("</svg>")
+    return "".join(out)
+
+
+def _overlay(
+    line: Sequence[float], title: str, left: float, top: float, plot_w: float, plot_h: float, bw: float
+) -> str:
+    """A step-free polyline from the origin through each bin's end value, with a right-hand axis."""
+    lmax, lstep = _ticks(max(line))
+    points = [(left, top + plot_h)] + [
+        (left + (i + 1) * bw, top + plot_h - plot_h * v / lmax) for i, v in enumerate(line)
+    ]
+    out = [
+        f'<polyline fill="none" stroke="{PALETTE[1]}" stroke-width="2" '
+        f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in points)}"><title>{escape(title)}</title></polyline>'
+    ]
+    x_axis = left + plot_w
+    for k in range(round(lmax / lstep) + 1):
+        v = lstep * k
+        y = top + plot_h - plot_h * v / lmax
+        out.append(
+            f'<text x="{x_axis + 5:.1f}" y="{y + 4:.1f}" fill="{PALETTE[1]}" font-size="11">{_fmt(v)}</text>'
+        )
+    out.append(
+        f'<text transform="translate({x_axis + 48:.1f} {top + plot_h / 2:.1f}) rotate(90)" text-anchor="middle" '
+        f'fill="{PALETTE[1]}">{escape(title)}</text>'
+    )
     return "".join(out)
 
 

@@ -17,7 +17,6 @@ from podocr.eval.results import Prediction
 
 EXTRACTED_FIELDS = ("tracking_number", "recipient_name", "street", "city", "state", "zip")
 DIMENSIONS = ("carrier", "rotation", "blur", "label_size", "photo")
-BLUR_BUCKETS = ("none", "mild", "severe")
 
 
 @dataclass(slots=True)

@@ -9,6 +9,7 @@ import pytest
 from podocr.extract import Expected
 from podocr.extract.address import parse_block, parse_city_line, split_street_unit
 from podocr.extract.normalize import (
+    fix_word,
     normalize_name,
     normalize_state,
     normalize_street,
@@ -33,6 +34,8 @@ from podocr.extract.normalize import (
         ("3 Park Ave", "3 PARK AVE"),
         ("123MAIN ST", "123 MAIN ST"),  # OCR dropped the space after the house number
         ("1O2 Main St", "102 MAIN ST"),  # O read for 0 in the house number
+        ("S23 MAIN 5T", "523 MAIN ST"),  # confusions in the house number and the suffix
+        ("12 I02ND ST", "12 102ND ST"),
         ("  123   Main\tSt  ", "123 MAIN ST"),
         ("9 Avenue of the Americas", "9 AVENUE OF THE AMERICAS"),
         ("", ""),
@@ -70,6 +73,16 @@ def test_normalize_zip(raw: object, norm: str | None) -> None:
 
 def test_normalize_name() -> None:
     assert normalize_name("  O'Brien,  Mary-Ann ") == "O BRIEN MARY-ANN"
+    assert normalize_name("R0BERT MYER5") == "ROBERT MYERS"  # OCR digits inside words
+
+
+@pytest.mark.parametrize(
+    ("word", "fixed"),
+    [("MYER5", "MYERS"), ("I02ND", "102ND"), ("22N0", "22ND"), ("1ST", "1ST"), ("4B", "4B"), ("14C", "14C"),
+     ("MAIN", "MAIN"), ("123", "123")],
+)  # fmt: skip
+def test_fix_word(word: str, fixed: str) -> None:
+    assert fix_word(word) == fixed
 
 
 @pytest.mark.parametrize(
@@ -84,6 +97,7 @@ def test_normalize_name() -> None:
         ("COLUMBUS 0H 43004", "COLUMBUS", "OH", "43004"),
         ("SPRINGFIELDIL627011234", "SPRINGFIELD", "IL", "62701-1234"),
         ("PORTLAND, OREGON 97201", "PORTLAND", "OR", "97201"),
+        ("5OUTH BEND IN 46601", "SOUTH BEND", "IN", "46601"),
     ],
 )
 def test_parse_city_line(line: str, city: str, state: str, zipcode: str) -> None:

@@ -121,6 +121,17 @@ def test_reference_phone_and_zip4_numbers_are_not_tracking_numbers() -> None:
     assert e.tracking_number is None and e.carrier is None and not e.tracking_valid
 
 
+def test_a_valid_slice_of_a_misread_longer_number_is_not_taken() -> None:
+    # 9400 1097 4234 is a valid FedEx 12 by chance; the whole line is a USPS number with an OCR G for 6.
+    items: list[Item] = [
+        ("USP5 TRACKING # EP", 20, 0, 16),
+        ("9400 1097 4234 8G85", 20, 30, 18),
+        ("9615 81", 240, 30, 18),
+    ]
+    e = extract_fields(make_page(items))
+    assert (e.tracking_number, e.carrier, e.tracking_repaired) == ("9400109742348685961581", "usps", True)
+
+
 def test_bare_valid_numbers_are_found_with_context() -> None:
     fedex = extract_fields(make_page([("TRK# 9865 7878 8855", 20, 20, 18)]))
     assert (fedex.tracking_number, fedex.carrier, fedex.tracking_valid) == ("986578788855", "fedex", True)
@@ -182,6 +193,29 @@ def test_side_by_side_blocks_with_anchor_column() -> None:
         "STE 400",
     )
     assert (e.city, e.state, e.zip) == ("BROOKLYN", "NY", "11272")
+
+
+def test_sender_block_is_never_the_recipient() -> None:
+    # The recipient's CITY line is unreadable: use the rows under SHIP TO (misread `5HIP T0`), not the sender.
+    items: list[Item] = [
+        ("FROM:", 20, 0, 14), ("ACME SUPPLY CO", 20, 18, 14), ("450 W 33RD ST", 20, 36, 14),
+        ("NEW YORK NY 10001", 20, 54, 14),
+        ("5HIP T0:", 20, 100, 16), ("JOHN SMITH", 40, 120, 24), ("123 MAIN ST", 40, 148, 24),
+        ("BR%%KLYN ~~ 1127", 40, 176, 24),
+    ]  # fmt: skip
+    e = extract_fields(make_page(items), EXPECTED)
+    assert (e.recipient_name, e.street, e.zip) == ("JOHN SMITH", "123 MAIN ST", None)
+    assert e.verification == "match"  # street + name weigh enough; nothing contradicts
+    only_sender = extract_fields(make_page(items[:4]), EXPECTED)
+    assert only_sender.zip is None and only_sender.verification == "unreadable"
+
+
+def test_tracking_equal_up_to_invisible_confusions_is_a_match() -> None:
+    items: list[Item] = [("TRACKING #: 1Z 9RC S5X 01 9111 1856", 20, 20, 18)]
+    e = extract_fields(make_page(items), Expected(tracking="1Z9RC55X0191111856"))
+    assert e.tracking_number == "1Z9RCS5X0191111856" and e.tracking_valid
+    assert e.verification == "match" and e.verification_reason is not None
+    assert "up to OCR confusions" in e.verification_reason
 
 
 def test_ocr_dropped_spaces_and_confusions_still_match() -> None:

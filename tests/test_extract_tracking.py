@@ -9,6 +9,7 @@ import pytest
 from podocr.extract.tracking import (
     SWAPS,
     canonical_tracking,
+    confusable_equal,
     dhl_check_digit,
     fedex12_check_digit,
     match_tracking,
@@ -104,6 +105,7 @@ def test_every_single_character_change_of_a_usps_number_is_caught() -> None:
         ("125R89390357567127", "1Z5R89390357567127"),
         ("1Z5R89390357567I27", "1Z5R89390357567127"),  # a letter among the 8 package digits
         ("1Z4I0E7W0392751591", "1Z410E7W0392751591"),  # shipper characters: a searched, unique repair
+        ("1ZUMX7D74Z99967634", "1ZUMX7D74299967634"),  # service code: its second character is a digit
         ("98657878BB55", "986578788855"),
         ("T8A502887274000", "TBA502887274000"),
         ("96110209876543I2345672", "9611020987654312345672"),
@@ -147,3 +149,14 @@ def test_canonical_tracking_for_manifest_values() -> None:
     assert canonical_tracking("ORDER-55-A") == "ORDER55A"
     assert canonical_tracking(None) is None
     assert canonical_tracking("  ") is None
+
+
+def test_some_confusions_keep_the_ups_check_digit_passing() -> None:
+    # S counts (83 - 3) mod 10 = 0 and 5 counts 5: doubled, both are 0 mod 10 — the check cannot tell them apart.
+    truth, misread = "1Z9RC55X0191111856", "1Z9RCS5X0191111856"
+    for number in (truth, misread):
+        m = match_tracking(number)
+        assert m is not None and m.valid and not m.repaired
+    assert confusable_equal(truth, misread) and confusable_equal(misread, truth)
+    assert not confusable_equal(truth, "1Z9RC55X0191111857")
+    assert not confusable_equal(truth, truth[:-1])

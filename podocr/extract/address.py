@@ -8,6 +8,7 @@ same column, and the best block wins on anchor words, type size and position.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,9 +23,12 @@ from podocr.extract.normalize import (
     clean,
     fix_digits,
     fix_letters,
+    fix_words,
     normalize_name,
+    normalize_state,
     normalize_street,
     normalize_unit,
+    normalize_zip,
 )
 
 RECIPIENT_ANCHOR = re.compile(
@@ -35,13 +39,17 @@ SENDER_ANCHOR = re.compile(
 )
 
 NOISE_WORDS = frozenset(
-    {"PRIORITY", "MAIL", "GROUND", "EXPRESS", "FRAGILE", "TRACKING", "TRK", "USPS", "FEDEX", "UPS", "DHL",
-     "POSTAGE", "PAID", "PERMIT", "WEIGHT", "WT", "LBS", "LB", "KG", "OZ", "REF", "BILLING", "DIMS", "DATE",
-     "SHIPDATE", "CAD", "INVOICE", "PO", "DEPT", "HANDLE", "CARE", "THIS", "SIDE", "UP", "OVERNIGHT", "STANDARD",
-     "RETURN", "SERVICE", "REQUESTED", "DELIVERY", "SIGNATURE", "REQUIRED", "PKG", "BARCODE", "AIR", "DAY",
-     "NEXT", "SAVER", "PRIME", "AMAZON", "CUSTOMS", "WAYBILL", "AWB", "ZONE"}
+    {"TRACKING", "TRK", "USPS", "FEDEX", "UPS", "DHL", "POSTAGE", "PERMIT", "FRAGILE", "BILLING", "WAYBILL",
+     "AWB", "LBS", "LB", "KG", "DIMS", "DWT", "ACTWGT", "SHIPDATE", "CAD", "OVERNIGHT", "CUSTOMS", "INVOICE",
+     "REF", "WEIGHT"}
 )  # fmt: skip
-"""Words of service text, barcodes' captions and label furniture: a row with one is not part of an address."""
+"""Words of label furniture that never belong in a name or delivery line: such a row ends an address block."""
+
+NOISE_PHRASES = re.compile(
+    r"\b(?:NEXT DAY|2ND DAY|3 DAY|PRIORITY MAIL|GROUND ADVANTAGE|HOME DELIVERY|POSTAGE PAID|THIS SIDE UP|"
+    r"HANDLE WITH CARE|SIGNATURE REQUIRED|RETURN SERVICE|SHIP DATE|\d+ OF \d+)\b"
+)
+"""Service names and handling text made of ordinary words (`DAY`, `MAIL` alone can be in a street name)."""
 
 COMPANY_WORDS = frozenset(
     {"INC", "LLC", "LLP", "LTD", "CORP", "CORPORATION", "CO", "COMPANY", "GROUP", "HOLDINGS", "PARTNERS",
@@ -109,9 +117,9 @@ def parse_city_line(text: str) -> CityLine | None:
     prefix = re.sub(r"\b([A-Z]) ([A-Z])$", r"\1\2", prefix.rstrip(" ,-"))
     for name, code in STATE_NAMES.items():
         if prefix.endswith(" " + name) and len(prefix) > len(name) + 2:
-            return CityLine(prefix[: -len(name)].strip(" ,"), code, zipcode)
+            return CityLine(fix_words(prefix[: -len(name)].strip(" ,")), code, zipcode)
     state = fix_letters(prefix[-2:])
-    city = prefix[:-2].strip(" ,-")
+    city = fix_words(prefix[:-2].strip(" ,-"))
     if state not in STATES or sum(c.isalpha() for c in city) < 2 or any(c.isdigit() for c in city):
         return None
     return CityLine(city, state, zipcode)
@@ -147,16 +155,20 @@ class _RowInfo:
 def _describe(row: Row) -> _RowInfo:
     text = clean(row.text)
     anchor, rest = "", text
-    m = SENDER_ANCHOR.match(text)
+    lettered = fix_letters(text)  # same length; `5HIP T0` still opens a block
+    m = SENDER_ANCHOR.match(lettered)
     if m:
         anchor, rest = "sender", text[m.end() :]
     else:
-        m = RECIPIENT_ANCHOR.match(text)
+        m = RECIPIENT_ANCHOR.match(lettered)
         if m:
             anchor, rest = "recipient", text[m.end() :]
     tokens = set(rest.split())
     digits = sum(c.isdigit() for c in rest)
-    noise = bool(tokens & NOISE_WORDS) or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
+    noise = (
+        bool(tokens & NOISE_WORDS) or NOISE_PHRASES.search(rest) is not None
+    ) and not _starts_with_house_number(rest)
+    noise = noise or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
     return _RowInfo(row, anchor, rest, parse_city_line(rest) if rest else None, noise)
 
 
@@ -202,25 +214,33 @@ def _anchor_beside(infos: list[_RowInfo], block: list[_RowInfo]) -> str:
 
 
 def find_recipient(rows: Sequence[Row]) -> Address | None:
-    """The recipient address on the label, parsed and normalised; None when no address block is found."""
+    """The recipient address on the label, parsed and normalised; None when no address block is found.
+
+    A block introduced by a sender word is never the recipient. When no complete block carries a recipient
+    word but the page has one (the recipient's CITY line was misread), the rows under that word are used.
+    """
     if not rows:
         return None
     infos = [_describe(r) for r in rows]
     page_h = median([r.height for r in rows]) or 1.0
     blocks = [_grow_block(infos, k) for k, info in enumerate(infos) if info.city is not None]
-    if not blocks:
-        return _anchor_only(infos)
-    best, best_score = None, -1e9
+    best: tuple[list[_RowInfo], str] | None = None
+    best_score = -math.inf
     for order, (block, anchor) in enumerate(blocks):
+        if anchor == "sender":
+            continue
         size = sum(i.row.height for i in block) / len(block) / page_h
         score = SIZE_WEIGHT * (size - 1.0) + 0.3 * order / max(len(blocks) - 1, 1) + 0.1 * len(block)
         if anchor == "recipient":
             score += RECIPIENT_BONUS
-        elif anchor == "sender":
-            score -= SENDER_PENALTY
         if score > best_score:
             best, best_score = (block, anchor), score
-    assert best is not None
+    if best is None or best[1] != "recipient":
+        under_anchor = _rows_under_anchor(infos)
+        if under_anchor is not None:
+            return under_anchor
+    if best is None:
+        return None
     block, anchor = best
     city = block[-1].city
     assert city is not None
@@ -231,22 +251,59 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
     return address
 
 
-def _anchor_only(infos: list[_RowInfo]) -> Address | None:
-    """No CITY ST ZIP row was read: take the rows under a SHIP TO anchor as name/street, if there is one."""
+def _rows_under_anchor(infos: list[_RowInfo]) -> Address | None:
+    """The rows below (or right of) a recipient word, in one column, parsed with a looser city line."""
     for k, info in enumerate(infos):
         if info.anchor != "recipient":
             continue
-        lines = [info.rest] if info.rest else []
-        for nxt in infos[k + 1 : k + 1 + BLOCK_MAX_ROWS]:
-            if nxt.anchor or nxt.noise or len(lines) >= 4:
+        block = [info] if info.rest else []
+        h = info.row.height
+        bottom, x0 = info.row.bottom, (info.row.x0 if info.rest else None)
+        for nxt in infos[k + 1 :]:
+            r = nxt.row
+            if r.yc <= info.row.yc - 0.5 * h:
+                continue
+            if r.top - bottom > BLOCK_MAX_GAP * max(h, r.height):
                 break
-            lines.append(nxt.rest)
-        if lines:
-            address = parse_block(lines)
-            address.anchor = "recipient"
-            address.lines = lines
-            return address
+            if x0 is None:
+                if r.x1 < info.row.x0:
+                    continue  # left of the anchor: another column
+                x0 = r.x0
+            elif abs(r.x0 - x0) > COLUMN_TOLERANCE * r.height:
+                continue
+            if nxt.anchor or nxt.noise or len(block) >= BLOCK_MAX_ROWS:
+                break
+            block.append(nxt)
+            bottom, h = r.bottom, r.height
+            if nxt.city is not None:
+                break
+        if not block:
+            continue
+        lines = [i.rest for i in block]
+        city = block[-1].city
+        address = parse_block(lines[:-1] if city is not None else lines)
+        if city is not None:
+            address.city, address.state, address.zip = city.city, city.state, city.zip
+        elif address.street is not None:
+            _loose_city_line(address, lines[-1])
+        address.anchor = "recipient"
+        address.lines = [i.row.text for i in block]
+        return address
     return None
+
+
+def _loose_city_line(address: Address, line: str) -> None:
+    """Whatever usaddress can tag as city, state and ZIP in a line the strict parser rejected."""
+    try:
+        parsed = usaddress.parse(line)
+    except Exception:  # usaddress/crfsuite errors on odd input must not stop extraction
+        return
+    city = " ".join(t for t, lab in parsed if lab == "PlaceName").strip(" ,")
+    state = next((t for t, lab in parsed if lab == "StateName"), None)
+    zipcode = next((t for t, lab in parsed if lab == "ZipCode"), None)
+    address.city = fix_words(city) or None
+    address.state = normalize_state(state)
+    address.zip = normalize_zip(zipcode)
 
 
 # ---- block lines → fields ------------------------------------------------------------------------------------

@@ -91,6 +91,37 @@ def fix_letters(token: str) -> str:
     return "".join(_LETTER_FOR_DIGIT.get(c, c) for c in token)
 
 
+_ORDINAL_SUFFIXES = {
+    "ST": "ST",
+    "ND": "ND",
+    "NO": "ND",
+    "RD": "RD",
+    "RO": "RD",
+    "TH": "TH",
+}  # D read as 0 → O
+
+
+def fix_word(token: str) -> str:
+    """One word of a name, city or street with OCR digit/letter confusions undone by its majority.
+
+    `MYER5` → `MYERS`, `I02ND` → `102ND`; pure words, pure numbers and mixed identifiers (`4B`) stay as read.
+    """
+    letters = sum(c.isalpha() for c in token)
+    digits = sum(c.isdigit() for c in token)
+    if not letters or not digits:
+        return token
+    m = re.fullmatch(r"([0-9OIDLSBZQG]+?)([A-Z0-9]{2})", token)  # an ordinal: `I02ND`, `22N0`
+    suffix = _ORDINAL_SUFFIXES.get(fix_letters(m.group(2))) if m else None
+    if m and suffix and fix_digits(m.group(1)).isdigit():
+        return fix_digits(m.group(1)) + suffix
+    return fix_letters(token) if letters >= digits else token
+
+
+def fix_words(text: str) -> str:
+    """`fix_word` on every whitespace-separated word."""
+    return " ".join(fix_word(t) for t in text.split())
+
+
 def normalize_state(text: str | None) -> str | None:
     """Two-letter USPS code from a code or full name (`New York` → `NY`), else None."""
     t = clean(text)
@@ -135,15 +166,17 @@ def normalize_street(text: str | None) -> str:
     tokens = _split_house_number(clean(text).split())
     if not tokens:
         return ""
-    if tokens and re.fullmatch(r"[\dOIL]+", tokens[0]):
-        tokens[0] = fix_digits(tokens[0])
+    if re.fullmatch(r"[\dOIDLSBZQG]+", tokens[0]) and 2 * sum(c.isdigit() for c in tokens[0]) >= len(
+        tokens[0]
+    ):
+        tokens[0] = fix_digits(tokens[0])  # house number: `S23` → `523`
     # Where does the unit part start? At the first designator after the street name.
     cut = len(tokens)
     for i in range(2, len(tokens)):
         if tokens[i] in UNIT_DESIGNATORS and (i + 1 < len(tokens) or tokens[i] == "#"):
             cut = i
             break
-    street, unit = tokens[:cut], tokens[cut:]
+    street, unit = tokens[:1] + [fix_word(t) for t in tokens[1:cut]], tokens[cut:]
     if len(street) >= 3 and street[1] in DIRECTIONALS:
         street[1] = DIRECTIONALS[street[1]]
     if len(street) >= 3 and street[-1] in DIRECTIONALS:
@@ -170,8 +203,8 @@ def normalize_unit(text: str | None) -> str:
 
 
 def normalize_name(text: str | None) -> str:
-    """Upper case, punctuation stripped, whitespace collapsed."""
-    return clean(text).replace("#", "").strip()
+    """Upper case, punctuation stripped, whitespace collapsed, OCR digits in words mapped (`R0BERT`)."""
+    return fix_words(clean(text).replace("#", ""))
 
 
 def compact(text: str | None) -> str:

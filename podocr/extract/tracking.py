@@ -117,7 +117,9 @@ def _shape(*parts: tuple[str, int]) -> tuple[str, ...]:
 
 
 FORMATS: tuple[TrackingFormat, ...] = (
-    TrackingFormat("ups", "ups", _shape(("1", 1), ("Z", 1), (ALNUM, 8), (DIGITS, 8)), _ups_ok, True),
+    # UPS: 6 shipper characters, a 2-character service code whose second character is a digit in every
+    # published code (01, 03, 42, A8, …), 7 package digits, the check digit.
+    TrackingFormat("ups", "ups", _shape(("1", 1), ("Z", 1), (ALNUM, 7), (DIGITS, 9)), _ups_ok, True),
     TrackingFormat("amazon_tba", "amazon", _shape(("T", 1), ("B", 1), ("A", 1), (DIGITS, 12)), None, True),
     TrackingFormat("fedex_ground_96", "fedex", _shape(("9", 1), ("6", 1), (DIGITS, 20)), _fedex96_ok, True),
     TrackingFormat("usps_impb", "usps", _shape(("9", 1), ("12345", 1), (DIGITS, 20)), _mod10_ok, True),
@@ -259,6 +261,15 @@ def _strip_usps_routing(raw: str, repair: bool = True) -> TrackingMatch | None:
     return best
 
 
+def confusable_equal(a: str, b: str) -> bool:
+    """Same length and every differing character is an OCR confusion pair (`S`/`5`, `B`/`8`, …).
+
+    Some confusions leave a check digit passing (UPS doubles `S`=0 and `5` alike to 0 mod 10), so two valid
+    numbers that differ only so are one number read twice, not two parcels.
+    """
+    return len(a) == len(b) and all(x == y or y in SWAPS.get(x, "") for x, y in zip(a, b, strict=True))
+
+
 def canonical_tracking(text: str | None) -> str | None:
     """A comparable form: the matched number when `text` reads as one, else its upper-case letters and digits."""
     if not isinstance(text, str):
@@ -306,12 +317,10 @@ def _tokens(text: str) -> list[str]:
 
 
 def _numberish(tok: str) -> bool:
-    """Could this token be (part of) a tracking number?"""
+    """Could this token be (part of) a tracking number? UPS prints letter-only groups (`1Z UP7 NAY 03 …`)."""
     if not tok.isalnum() or not tok.isascii():
         return False
-    if any(c.isdigit() for c in tok):
-        return True
-    return tok in ("TBA", "T8A") or (len(tok) <= 2 and all(c in SWAPS for c in tok))
+    return len(tok) <= 4 or any(c.isdigit() for c in tok)
 
 
 def find_tracking(rows: Sequence[Row], *, page_text: str = "") -> list[TrackingCandidate]:
@@ -346,13 +355,22 @@ def find_tracking(rows: Sequence[Row], *, page_text: str = "") -> list[TrackingC
                     continue
                 spans.append((i, j, m))
         for i, j, m in spans:
-            if any(a <= i and j <= b and (a, b) != (i, j) and o.tier >= m.tier for a, b, o in spans):
-                continue  # part of a longer number on this row that reads at least as well
+            if any(a <= i and j <= b and (a, b) != (i, j) and _outranks(o, m) for a, b, o in spans):
+                continue  # part of a longer number on this row that reads as well or is a surer shape
             cand = TrackingCandidate(m, row.confidence, row.height, labelled, r)
             old = found.get(m.number)
             if old is None or cand.rank_key > old.rank_key:
                 found[m.number] = cand
     return sorted(found.values(), key=lambda c: c.rank_key, reverse=True)
+
+
+def _mostly_digits(tok: str) -> bool:
+    return tok.isalnum() and 2 * sum(c.isdigit() for c in tok) > len(tok)
+
+
+def _outranks(container: TrackingMatch, inner: TrackingMatch) -> bool:
+    """Does a longer candidate around `inner` make `inner` a slice of it?"""
+    return container.tier >= inner.tier or (container.valid and container.strong and not inner.strong)
 
 
 def _acceptable(m: TrackingMatch, tokens: list[str], i: int, j: int, labelled: bool) -> bool:
@@ -362,7 +380,7 @@ def _acceptable(m: TrackingMatch, tokens: list[str], i: int, j: int, labelled: b
         return False
     before = tokens[i - 1] if i > 0 else ""
     after = tokens[j + 1] if j + 1 < len(tokens) else ""
-    if before.isdigit() or after.isdigit():
-        return False  # a slice of a longer digit run
+    if _mostly_digits(before) or _mostly_digits(after):
+        return False  # a slice of a longer digit run (neighbours may carry OCR letters: `8G85`)
     context = {t.rstrip(".") for t in tokens[max(0, i - 2) : i]}
     return not context & NOT_TRACKING_WORDS

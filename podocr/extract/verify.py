@@ -23,7 +23,7 @@ from podocr.extract.normalize import (
     normalize_street,
     normalize_zip,
 )
-from podocr.extract.tracking import TrackingMatch, canonical_tracking
+from podocr.extract.tracking import TrackingMatch, canonical_tracking, confusable_equal
 
 FIELD_WEIGHTS: dict[str, float] = {"zip": 0.30, "street": 0.30, "city": 0.15, "state": 0.10, "name": 0.15}
 """Share of each address field in `address_match_score`: ZIP and street pin a delivery point; city and state
@@ -199,6 +199,10 @@ def _tracking_evidence(
     if got == want:
         scores["tracking"] = 1.0
         reasons.append("tracking equal" + (" (repaired)" if tracking.repaired else ""))
+        return "same"
+    if confusable_equal(got, want):
+        scores["tracking"] = 1.0
+        reasons.append(f"tracking equal up to OCR confusions ({got})")
         return "same"
     near = fuzz.ratio(got, want) / 100
     scores["tracking"] = round(near, 4)

@@ -11,6 +11,7 @@ decision shows in `provider` (e.g. "torch-cuda:0/fp32") and `info["fp16"]`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import threading
@@ -140,7 +141,10 @@ class TorchEngine:
         if channels_last:
             self.module = self.module.to(memory_format=torch.channels_last)
         self.graphs = _GraphCache(self.module, cuda_graph_max_shapes, role) if cuda_graphs else None
-        self._lock = threading.Lock()  # CUDA-graph replays share static buffers
+        # CUDA-graph replays share static buffers; eager calls are thread-safe and overlap their host work.
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if cuda_graphs else contextlib.nullcontext()
+        )
         precision = "fp16" if half else "fp32"
         self.provider = f"torch-{device}/{precision}"
         self.info: dict[str, Any] = {

@@ -223,6 +223,77 @@ def report_command(date: str, output: str | None, out_uri: str | None, images_ro
         raise click.ClickException(str(exc)) from exc
 
 
+# ---- batch job + demo ---------------------------------------------------------------------------------------
+@main.command("batch")
+@click.option("--date", required=True, help="The day to process (YYYY-MM-DD).")
+@click.option("--input", "input_uri", default=None, help="Root of manifests/date=D/ (job.input).")
+@click.option("--output", "output_uri", default=None, help="Root of ocr_results/ (job.output).")
+@click.option("--images-root", default=None, help="Base of relative image_uri (input root).")
+@click.option("--manifest", "manifest_uri", default=None, help="Read this manifest instead of the dated one.")
+@click.option("--partition-size", type=int, default=None, help="Photos per partition.")
+@click.option("--scheduler", default=None, help="tcp://host:port, or 'synchronous' (no Dask).")
+@click.option("--n-workers", type=int, default=None, help="LocalCluster workers (0 = fit cores).")
+@click.option("--threads-per-worker", type=int, default=None)
+@click.option("--cuda/--no-cuda", default=None, help="dask_cuda.LocalCUDACluster, one worker per GPU.")
+@click.option("--retries", type=int, default=None, help="Retries per failed partition.")
+@click.option("--model-set", default=None, help="Model set (default: models.set).")
+@click.option("--resume", is_flag=True, help="Redo only unfinished partitions.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
+@click.option("--json", "as_json", is_flag=True, help="Print _SUCCESS JSON, not a summary.")
+@click.option("-v", "--verbose", is_flag=True, help="INFO logs (per-partition lines).")
+def batch_command(
+    date: str,
+    input_uri: str | None,
+    output_uri: str | None,
+    images_root: str | None,
+    manifest_uri: str | None,
+    partition_size: int | None,
+    scheduler: str | None,
+    n_workers: int | None,
+    threads_per_worker: int | None,
+    cuda: bool | None,
+    retries: int | None,
+    model_set: str | None,
+    resume: bool,
+    no_progress: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
+    """The daily job: manifest → Dask → Parquet. Exit 0 ok, 2 invalid input, 3 partial failure, 4 infrastructure."""
+    from podocr.job.runner import batch_main
+
+    overrides = {
+        "job.input": input_uri,
+        "job.output": output_uri,
+        "job.images_root": images_root,
+        "job.partition_size": partition_size,
+        "job.scheduler": scheduler,
+        "job.n_workers": n_workers,
+        "job.threads_per_worker": threads_per_worker,
+        "job.cuda": cuda,
+        "job.retries": retries,
+        "job.progress": False if no_progress else None,
+        "models.set": model_set,
+    }
+    raise SystemExit(batch_main(date, overrides, manifest_uri, resume, as_json, verbose))
+
+
+@main.command("demo")
+@click.option("--dir", "folder", default="demo", show_default=True, help="Folder for the day + results.")
+@click.option("--n", default=240, show_default=True, help="Synthetic photos to generate.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--partition-size", default=20, show_default=True)
+@click.option("--n-workers", type=int, default=0, help="LocalCluster workers (0 = fit cores).")
+@click.option("--scheduler", default="", help="'synchronous' runs without Dask (for comparison).")
+@click.option("--model-set", default=None, help="Model set (default: models.set).")
+def demo_command(
+    folder: str, n: int, seed: int, partition_size: int, n_workers: int, scheduler: str, model_set: str | None
+) -> None:
+    """Synthetic day → `podocr batch` on a local Dask cluster → summary and a DuckDB query over the Parquet."""
+    from podocr.job.demo import demo_main
+
+    raise SystemExit(demo_main(folder, n, seed, partition_size, scheduler, n_workers, model_set))
+
 
 @models.command("build-trt")
 @click.option("--set", "sets", multiple=True, help="Model set(s) to build (default: models.set).")

@@ -121,6 +121,7 @@ class JobConfig:
     retries: int = 2  # Dask task retries per partition (Dask's default is 0)
     ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile
     dashboard_address: str = ":8787"  # LocalCluster dashboard; "" = none
+    connect_timeout_s: float = 20.0  # how long to try reaching --scheduler before exit 4
     report: bool = True
     progress: bool = True
     log_json: bool = False

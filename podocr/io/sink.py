@@ -202,8 +202,10 @@ def count_values(fs: Any, paths: Iterable[str], columns: Iterable[str]) -> dict[
 # ---- committing -----------------------------------------------------------------------------------------------
 def commit_day(
     fs: Any, layout: DayLayout, run_id: str, parts: dict[int, str], success: dict[str, Any]
-) -> None:
+) -> dict[str, Any]:
     """Replace the day's results with the staged `parts`, then write `_SUCCESS` (with the file list) last.
+
+    Returns the `_SUCCESS` content as written.
 
     Local disk: `_SUCCESS` goes into the staged folder, and two renames swap it in for the old day, so readers
     see the old complete day, then (for microseconds) no day, then the new complete day. Object stores have no
@@ -231,7 +233,7 @@ def commit_day(
         fs.rm(f"{layout.results}/{RUN_META}")
         if fs.exists(replaced):
             fs.rm(replaced, recursive=True)
-        return
+        return success
     old_success = f"{layout.results}/{SUCCESS}"
     if fs.exists(old_success):
         fs.rm(old_success)
@@ -244,3 +246,4 @@ def commit_day(
             fs.rm(path, recursive=True)
     write_json_atomic(fs, success, f"{layout.results}/{SUCCESS}")
     fs.rm(staging, recursive=True)
+    return success

@@ -21,7 +21,6 @@ from podocr.job.exitcodes import InfrastructureError
 
 log = logging.getLogger(__name__)
 SYNCHRONOUS = "synchronous"
-CONNECT_TIMEOUT = "20s"
 
 
 @dataclass
@@ -80,16 +79,16 @@ def start_cluster(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
             raise InfrastructureError("--cuda needs a Dask cluster; drop --scheduler synchronous")
         return ClusterHandle(SYNCHRONOUS, 1, 1, engine.intra_op_threads or usable_cores())
     if job.scheduler:
-        return _connect(job.scheduler, engine.intra_op_threads)
+        return _connect(job.scheduler, engine.intra_op_threads, job.connect_timeout_s)
     if job.cuda:
         return _start_cuda(cfg)
     return _start_local(cfg, n_partitions)
 
 
-def _client(cluster_or_address: Any) -> Any:
+def _client(cluster_or_address: Any, timeout_s: float = 20.0) -> Any:
     from distributed import Client
 
-    return Client(cluster_or_address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    return Client(cluster_or_address, timeout=f"{timeout_s}s", set_as_default=False)
 
 
 def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
@@ -164,9 +163,9 @@ def _start_cuda(cfg: PodocrConfig) -> ClusterHandle:
     )
 
 
-def _connect(address: str, intra: int) -> ClusterHandle:
+def _connect(address: str, intra: int, timeout_s: float) -> ClusterHandle:
     try:
-        client = _client(address)
+        client = _client(address, timeout_s)
         workers = client.scheduler_info(n_workers=-1)["workers"]
     except (OSError, TimeoutError) as exc:
         raise InfrastructureError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc

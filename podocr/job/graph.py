@@ -59,7 +59,7 @@ def run_on_cluster(
     delayed = results_frame(ctx, partitions).to_delayed()
     futures = client.compute(delayed, retries=retries)
     index_of = {future.key: p for future, p in zip(futures, partitions, strict=True)}
-    for future in as_completed(futures):
+    for future in as_completed(futures, loop=client.loop):
         p = index_of[future.key]
         if future.status == "finished":
             summary = {str(k): v for k, v in future.result().iloc[0].to_dict().items()}

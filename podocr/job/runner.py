@@ -27,7 +27,7 @@ from podocr.io.storage import open_fs
 from podocr.job import graph
 from podocr.job.cache import config_key
 from podocr.job.cluster import ClusterHandle, start_cluster
-from podocr.job.exitcodes import InfrastructureError, InvalidInput, JobError, PartialFailure
+from podocr.job.exitcodes import ExitCode, InfrastructureError, InvalidInput, JobError, PartialFailure
 from podocr.job.partition import JobContext, provider_of, warm_up
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,9 @@ def run_batch(
             "date": date,
             "output": f"{output_root}/{sink.RESULTS_DIR}/date={date}",
             "photos_processed": processed_rows,
+            "images_root": images_root,
             "photos_per_s": round(processed_rows / process_s, 3) if process_s > 0 else None,
+            "photos_per_min": round(60 * processed_rows / process_s, 1) if process_s > 0 else None,
             "model": _model_info(infos),
             "cluster": attempt["cluster"],
             "durations": {
@@ -141,6 +143,8 @@ def run_batch(
         t_commit,
         t0,
     )
+    if job.report:
+        _write_report(output_root, date, cfg, images_root, echo)
     return success
 
 
@@ -340,7 +344,8 @@ def _committed(
     success["finished_at"] = _now()
     success["durations"]["total_s"] = round(time.perf_counter() - t0, 3)
     success["end_to_end_photos_per_s"] = round(stats["photos_processed"] / success["durations"]["total_s"], 3)
-    _guard(sink.commit_day, fs, layout, plan.run_id, {p: parts[p] for p in range(len(bounds))}, success)
+    staged = {p: parts[p] for p in range(len(bounds))}
+    success = _guard(sink.commit_day, fs, layout, plan.run_id, staged, success)
     _guard(_drop_older_runs, fs, layout, plan.run_id)
     return success
 
@@ -354,6 +359,18 @@ def _drop_older_runs(fs: Any, layout: sink.DayLayout, run_id: str) -> None:
         name = folder.rsplit("/", 1)[-1]
         if (name.startswith("run=") and name[4:] < run_id) or name.startswith("replaced-"):
             fs.rm(folder, recursive=True)
+
+
+def _write_report(
+    output_root: str, date: str, cfg: PodocrConfig, images_root: str, echo: Callable[[str], None]
+) -> None:
+    """The HTML report next to `_SUCCESS`; the day is already committed, so a failure here is only a warning."""
+    from podocr.report import write_report
+
+    try:
+        echo(f"report: {write_report(output_root, date, cfg.io, None, images_root)}")
+    except Exception as exc:
+        log.warning("the day is committed but its HTML report failed: %s: %s", type(exc).__name__, exc)
 
 
 def _model_info(infos: dict[str, Any]) -> dict[str, Any]:
@@ -394,3 +411,48 @@ def _version() -> str:
         return version("podocr")
     except PackageNotFoundError:
         return "unknown"
+
+
+# ---- command-line entry -----------------------------------------------------------------------------------------
+def batch_main(
+    date: str,
+    overrides: dict[str, Any],
+    manifest_uri: str | None = None,
+    resume: bool = False,
+    as_json: bool = False,
+    verbose: bool = False,
+) -> int:
+    """`podocr batch`: run, print the summary (or `_SUCCESS` JSON), and return the exit code."""
+    import json
+    import sys
+
+    from podocr.config import ConfigError
+    from podocr.job.summary import format_summary
+    from podocr.logs import setup_logging
+
+    try:
+        cfg = PodocrConfig.load(overrides=overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(ExitCode.INVALID_INPUT)
+    setup_logging("INFO" if verbose else "WARNING", json_lines=cfg.job.log_json)
+    if not verbose and cfg.job.scheduler != "synchronous":
+        import distributed  # noqa: F401  (its import configures its loggers at INFO: quiet them after that)
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    progress = cfg.job.progress and sys.stderr.isatty()
+    cfg.job.progress = progress
+
+    def echo(text: str) -> None:
+        print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    try:
+        success = run_batch(cfg, date, manifest_uri=manifest_uri, resume=resume, echo=echo)
+    except JobError as exc:
+        print(f"error ({exc.exit_code.name.lower().replace('_', ' ')}): {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    if as_json:
+        print(json.dumps(success, indent=2, default=str))
+    else:
+        echo(format_summary(success))
+    return int(ExitCode.OK)

@@ -1,0 +1,46 @@
+"""The few lines `podocr batch` and `podocr demo` print after a committed run, from its `_SUCCESS` content."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def format_summary(success: dict[str, Any]) -> str:
+    counts = success.get("counts", {})
+    durations = success.get("durations", {})
+    cluster = success.get("cluster", {})
+    lines = [
+        f"committed {success.get('date')} (run {success.get('run_id')}): {success.get('rows')} photos in "
+        f"{success.get('partitions')} partitions"
+        + (
+            f", {len(success.get('partitions_reused', []))} reused from the crashed attempt"
+            if success.get("resumed")
+            else ""
+        ),
+        f"  status        {_counts(counts.get('status', {}))}",
+    ]
+    if counts.get("error_code"):
+        lines.append(f"  errors        {_counts(counts['error_code'])}")
+    if counts.get("verification"):
+        lines.append(f"  verification  {_counts(counts['verification'])}")
+    if success.get("photos_per_s") is not None:
+        lines.append(
+            f"  throughput    {success['photos_per_s']:.2f} photos/s processing, "
+            f"{success.get('end_to_end_photos_per_s', 0):.2f} photos/s end to end "
+            f"({durations.get('total_s', 0):.1f}s total: cluster {durations.get('cluster_start_s', 0):.1f}s, "
+            f"models {durations.get('warm_up_s', 0):.1f}s, processing {durations.get('process_s', 0):.1f}s, "
+            f"commit {durations.get('commit_s', 0):.1f}s)"
+        )
+    if cluster:
+        lines.append(
+            f"  cluster       {cluster.get('kind')}: {cluster.get('n_workers')} worker(s) × "
+            f"{cluster.get('threads_per_worker')} thread(s), {cluster.get('intra_op_threads')} ORT thread(s) each"
+        )
+    model = success.get("model", {})
+    lines.append(f"  models        {model.get('set')} on {model.get('provider')}")
+    lines.append(f"  output        {success.get('output')}/ (part-*.parquet, _SUCCESS)")
+    return "\n".join(lines)
+
+
+def _counts(values: dict[str, int]) -> str:
+    return " · ".join(f"{k} {v}" for k, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))) or "–"

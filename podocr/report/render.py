@@ -39,7 +39,7 @@ h3 { font-size:13px; margin:8px 0 6px; color:var(--muted); font-weight:600; }
 .kpi .s { font-size:13px; font-weight:500; color:var(--muted); }
 .kpi.bad .v { color:#c4453c; } .kpi.good .v { color:#2e8a4f; }
 .row { display:flex; flex-wrap:wrap; gap:18px 28px; align-items:flex-start; }
-.row > div { min-width:0; }
+.row > div { min-width:0; } .row > div + div { flex:1 1 380px; }  /* tables beside a chart wrap their text */
 table { border-collapse:collapse; font-size:12.5px; }
 th, td { border-bottom:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
 th { color:var(--muted); font-weight:600; }

@@ -189,7 +189,8 @@ def process_rows(rows: list[dict[str, Any]], ctx: JobContext, partition: int) ->
                 fail(i, ErrorCode.INTERNAL, _describe(exc), timings)
         batch.clear()
 
-    for i, photo, timings in _prefetched(decoded_photos(), depth=2 * max(1, cfg.job.ocr_batch_size)):
+    # One batch decoded ahead: enough to keep OCR busy, bounded so 12 MP photos do not pile up in memory.
+    for i, photo, timings in _prefetched(decoded_photos(), depth=max(1, cfg.job.ocr_batch_size)):
         if isinstance(photo, PhotoError):
             fail(i, photo.code, photo.message, timings)
         elif isinstance(photo, BaseException):

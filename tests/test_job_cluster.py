@@ -1,0 +1,46 @@
+"""Cluster sizing and the per-worker cache key: ONNX Runtime threads never oversubscribe the cores."""
+
+from __future__ import annotations
+
+import pytest
+
+from podocr.config import PodocrConfig
+from podocr.job.cache import config_key
+from podocr.job.cluster import plan_local, start_cluster
+from podocr.job.exitcodes import ExitCode, InfrastructureError
+
+
+@pytest.mark.parametrize(
+    ("cores", "n_workers", "threads", "intra", "partitions", "expected"),
+    [
+        (2, 0, 1, 0, 10, (2, 1)),  # this machine: 2 single-threaded workers, 1 ORT thread each
+        (16, 0, 1, 0, 100, (16, 1)),
+        (16, 4, 1, 0, 100, (4, 4)),  # fewer, fatter workers: ORT gets the remaining cores
+        (16, 0, 2, 0, 100, (8, 1)),  # 8 workers × 2 task threads = 16
+        (16, 0, 1, 0, 3, (3, 5)),  # never more workers than partitions
+        (16, 4, 1, 2, 100, (4, 2)),  # an explicit engine.intra_op_threads wins
+        (1, 0, 1, 0, 5, (1, 1)),
+    ],
+)
+def test_plan_local_fills_but_never_oversubscribes(
+    cores: int, n_workers: int, threads: int, intra: int, partitions: int, expected: tuple[int, int]
+) -> None:
+    workers, ort_threads = plan_local(cores, n_workers, threads, intra, partitions)
+    assert (workers, ort_threads) == expected
+    if not intra and not n_workers:
+        assert workers * threads * ort_threads <= cores
+
+
+def test_cache_key_ignores_job_and_io_settings_but_not_models() -> None:
+    cfg = PodocrConfig()
+    assert config_key(cfg) == config_key(cfg.replace(job__partition_size=7, io__fetch_threads=3))
+    assert config_key(cfg) != config_key(cfg.replace(models__set="v6-tiny"))
+    assert config_key(cfg, 1) != config_key(cfg, 2)
+
+
+def test_synchronous_has_no_cluster_and_refuses_cuda() -> None:
+    handle = start_cluster(PodocrConfig().replace(job__scheduler="synchronous"), 4)
+    assert handle.client is None and handle.describe()["kind"] == "synchronous"
+    with pytest.raises(InfrastructureError) as err:
+        start_cluster(PodocrConfig().replace(job__scheduler="synchronous", job__cuda=True), 4)
+    assert err.value.exit_code == ExitCode.INFRASTRUCTURE

@@ -9,8 +9,10 @@ PYTHON=${PYTHON:-python3}
 
 # Debian font packages the synthetic label renderer draws with (podocr/synth/fonts.py lists the same).
 FONT_PKGS="fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf fonts-croscore fonts-noto-mono"
+# chromium: headless browser the report test renders the HTML report with.
+SYS_PKGS="$FONT_PKGS chromium"
 missing=""
-for p in $FONT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+for p in $SYS_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "[setup] installing fonts:$missing"

@@ -199,3 +199,18 @@ def test_validate_precision_rejects_non_finite_and_tight_tolerances() -> None:
         validate_precision(fp32.run, rounded, [], 0.05)
     with pytest.raises(ValueError, match="output shape"):
         validate_precision(fp32.run, lambda x: fp32.run(x)[:1], calib, 0.05)
+
+
+def test_eager_engine_is_safe_to_call_from_several_threads() -> None:
+    """A GPU worker runs several partition threads through one engine so host work overlaps model calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = _models(DEFAULT_SET)
+    engine = create_engine(models.rec, _engine_cfg(backend="torch"), "rec")
+    batch = calibration_batches("rec")[0]
+    inputs = [batch[i : i + 2] for i in range(0, 6, 2)] * 2
+    expected = [engine.run(x) for x in inputs]
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(engine.run, inputs))
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)

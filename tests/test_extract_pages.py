@@ -278,6 +278,31 @@ def test_equal_tracking_is_a_match_unless_the_address_clearly_differs() -> None:
     assert e.verification == "mismatch" and e.address_match_score is not None and e.address_match_score < 0.45
 
 
+def test_equal_tracking_is_not_overruled_by_a_block_that_may_be_the_senders() -> None:
+    # OCR lost the SHIP TO block; only the (unlabelled) sender block and the tracking number were read.
+    items: list[Item] = [
+        *SENDER,
+        ("USPS TRACKING #", 20, 200, 16),
+        ("9400 1112 0620 6406 2607 87", 20, 220, 18),
+    ]
+    e = extract_fields(make_page(items), EXPECTED)
+    assert e.zip == "10001" and e.address_match_score is not None and e.address_match_score < 0.45
+    assert e.verification == "match"
+
+
+def test_one_contradicting_field_among_agreeing_ones_is_not_a_mismatch() -> None:
+    # Only the CITY row was read and its ZIP has two wrong digits: city and state agree → not a false alarm.
+    e = extract_fields(make_page([("BROOKLYN NY 61262", 40, 20, 24)]), EXPECTED)
+    assert e.field_scores == {"zip": 0.0, "city": 1.0, "state": 1.0}
+    assert e.verification == "unreadable"
+    assert e.verification_reason is not None and e.verification_reason.startswith("only zip evidence against")
+    # A name written without spaces is still the same name.
+    e2 = extract_fields(
+        make_page([("SHIP TO:", 20, 0, 16), ("JOHNSMITH", 40, 20, 24)]), Expected(name="John Smith")
+    )
+    assert e2.field_scores["name"] == 1.0
+
+
 def test_unreadable_when_nothing_comparable_was_read() -> None:
     empty = extract_fields(PageResult([], 100, 100), EXPECTED)
     assert empty.verification == "unreadable" and empty.verification_reason

@@ -68,9 +68,12 @@ COLUMN_TOLERANCE = 2.5
 """A row belongs to the block's column when its left edge is within this many line heights of the block's."""
 
 RECIPIENT_BONUS = 3.0
-SENDER_PENALTY = 4.0
-SIZE_WEIGHT = 2.0
-"""Block score = anchor bonus/penalty + SIZE_WEIGHT·(block text height / page median − 1) + small position terms."""
+SIZE_WEIGHT = 3.0
+CITY_ROW_BONUS = 0.5
+"""Block score = RECIPIENT_BONUS if a recipient word opens it + SIZE_WEIGHT·(its text height / page median − 1)
++ CITY_ROW_BONUS if it ends in a CITY ST ZIP row + small terms for lower position and more rows. Size outweighs
+a complete city row: when OCR loses the recipient's city line, its larger street line must still beat the
+sender's complete (small) block."""
 
 
 @dataclass(slots=True)
@@ -173,7 +176,8 @@ def _describe(row: Row) -> _RowInfo:
 
 
 def _grow_block(infos: list[_RowInfo], k: int) -> tuple[list[_RowInfo], str]:
-    """Rows stacked above the CITY ST ZIP row `k` in its column (top → bottom) and the anchor that opened it."""
+    """Rows stacked above row `k` (a CITY ST ZIP or street row) in its column, top → bottom, and the anchor
+    word that opened the block."""
     base = infos[k].row
     h = base.height
     x0 = base.x0
@@ -224,6 +228,17 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
     infos = [_describe(r) for r in rows]
     page_h = median([r.height for r in rows]) or 1.0
     blocks = [_grow_block(infos, k) for k, info in enumerate(infos) if info.city is not None]
+    # A delivery line outside every block seeds one too: the recipient's CITY row may not have been read.
+    taken = {id(i) for block, _ in blocks for i in block}
+    for k, info in enumerate(infos):
+        if (
+            id(info) not in taken
+            and not info.anchor
+            and not info.noise
+            and _starts_with_house_number(info.rest)
+        ):
+            blocks.append(_grow_block(infos, k))
+    blocks.sort(key=lambda b: b[0][-1].row.yc)
     best: tuple[list[_RowInfo], str] | None = None
     best_score = -math.inf
     for order, (block, anchor) in enumerate(blocks):
@@ -231,8 +246,8 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
             continue
         size = sum(i.row.height for i in block) / len(block) / page_h
         score = SIZE_WEIGHT * (size - 1.0) + 0.3 * order / max(len(blocks) - 1, 1) + 0.1 * len(block)
-        if anchor == "recipient":
-            score += RECIPIENT_BONUS
+        score += RECIPIENT_BONUS if anchor == "recipient" else 0.0
+        score += CITY_ROW_BONUS if block[-1].city is not None else 0.0
         if score > best_score:
             best, best_score = (block, anchor), score
     if best is None or best[1] != "recipient":
@@ -243,9 +258,9 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
         return None
     block, anchor = best
     city = block[-1].city
-    assert city is not None
-    address = parse_block([i.rest for i in block[:-1]])
-    address.city, address.state, address.zip = city.city, city.state, city.zip
+    address = parse_block([i.rest for i in (block[:-1] if city is not None else block)])
+    if city is not None:
+        address.city, address.state, address.zip = city.city, city.state, city.zip
     address.anchor = anchor
     address.lines = [i.row.text for i in block]
     return address

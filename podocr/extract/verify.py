@@ -31,7 +31,8 @@ mostly repeat the ZIP; names vary most between manifest and label (initials, ord
 
 MATCH_THRESHOLD = 0.75
 """`address_match_score` at or above which the address matches. A wrong ZIP alone (weight 0.30) or a wrong
-street alone drops a perfect score to 0.70, under the line; one OCR slip in a name or city does not."""
+street alone drops a perfect score to 0.70, under the line (then `MISMATCH_MIN_FIELDS` decides between
+mismatch and unreadable); one OCR slip in a name or city does not."""
 
 CLEAR_MISMATCH_THRESHOLD = 0.45
 """Below this the address clearly differs, enough to overrule an equal tracking number (relabelled parcel)."""
@@ -43,6 +44,16 @@ alone; with less (only a name, or only a state) the label is `unreadable` unless
 TRACKING_NEAR_RATIO = 0.85
 """An unvalidated tracking read this similar (normalised Indel ratio) to the expected number is an OCR slip of
 it, not a different number, and so is not counted as mismatch evidence."""
+
+CONTRADICTS_BELOW = 0.6
+"""A field whose similarity is below this contradicts the expectation: a ZIP or state that differs, another
+house number, a street/city/name this unlike. Two unrelated names already score ~0.3–0.55; a right field with
+an OCR slip or two scores ≥ 0.8."""
+
+MISMATCH_MIN_FIELDS = 2
+"""Without tracking evidence, `mismatch` needs at least this many contradicting fields. Another parcel differs
+in most fields; one lone contradicting field among agreeing ones (a misread ZIP digit next to the right city and
+state) is more likely an OCR slip, so that case is `unreadable` rather than a false alarm."""
 
 HOUSE_NUMBER_MISMATCH_CAP = 0.3
 """Street similarity when house numbers differ: same street, other door is a different delivery point."""
@@ -140,8 +151,10 @@ def compare_fields(address: Address | None, expected: Expected) -> dict[str, flo
     if expected.name and (address.name or address.company):
         exp_name = normalize_name(expected.name)
         scores["name"] = max(
-            fuzz.token_sort_ratio(exp_name, got) / 100 for got in (address.name, address.company) if got
-        )
+            max(fuzz.token_sort_ratio(exp_name, got), fuzz.ratio(compact(exp_name), compact(got))) / 100
+            for got in (address.name, address.company)
+            if got
+        )  # word order may differ (`SMITH JOHN`), and OCR may drop the spaces (`JOHNSMITH`)
     return {k: round(v, 4) for k, v in scores.items()}
 
 
@@ -168,17 +181,28 @@ def verify(
     if score is not None:
         reasons.append(f"address score {score:.2f}")
     judgeable = weight >= MIN_COMPARABLE_WEIGHT and score is not None
+    contradicting = [k for k in FIELD_WEIGHTS if k in scores and scores[k] < CONTRADICTS_BELOW]
 
     if not readable:
         decision = "unreadable"
         reasons.insert(0, "no label text")
     elif tracking_evidence == "same":
-        clearly_differs = judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD
+        # Only a block opened by SHIP TO / TO is surely the recipient's; any other could be the sender's, read
+        # because OCR lost the recipient's lines — and a right tracking number must not be overruled by that.
+        sure = address is not None and address.anchor == "recipient"
+        clearly_differs = sure and judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD
         decision = "mismatch" if clearly_differs else "match"
     elif tracking_evidence == "different":
         decision = "mismatch"
-    elif judgeable and score is not None:
-        decision = "match" if score >= MATCH_THRESHOLD else "mismatch"
+    elif judgeable and score is not None and score >= MATCH_THRESHOLD:
+        decision = "match"
+    elif judgeable and len(contradicting) >= MISMATCH_MIN_FIELDS:
+        decision = "mismatch"
+    elif judgeable:
+        decision = "unreadable"
+        reasons.insert(
+            0, f"only {contradicting[0] if contradicting else 'weak'} evidence against, the rest agrees"
+        )
     else:
         decision = "unreadable"
         reasons.insert(0, "too little of the label read to compare")

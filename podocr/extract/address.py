@@ -104,15 +104,24 @@ _ZIP9_LOOSE = re.compile(r"([0-9A-Z]{5})\s*-\s*([0-9A-Z]{4})$")
 _ZIP5_LOOSE = re.compile(r"([0-9A-Z]{5})$")
 _COUNTRY = re.compile(r"[\s,]+(?:US|USA|U S A|UNITED STATES(?: OF AMERICA)?)$")
 
+_ZIP_LAST_CHARS = frozenset("0123456789OIDLSBZQG")
 MIN_ZIP_REAL_DIGITS = 3
 """A ZIP read with OCR letters (`1I272`) is repaired only when at least this many of its 5 characters are digits."""
 
 
 def parse_city_line(text: str) -> CityLine | None:
     """`BROOKLYN, NY 11272-1234`, `BROOKLYNNY11272`, `NEW YORK NY 1OOO1` → city, state, ZIP; else None."""
-    t = _COUNTRY.sub("", clean(text))
+    return _parse_city(clean(text))
+
+
+def _parse_city(t: str) -> CityLine | None:
+    """`parse_city_line` on text that is already `clean`."""
     if len(t) < 8:
         return None
+    if t[-1] not in _ZIP_LAST_CHARS:
+        t = _COUNTRY.sub("", t)
+        if len(t) < 8 or t[-1] not in _ZIP_LAST_CHARS:
+            return None
     found = _split_zip(t)
     if found is None:
         return None
@@ -167,12 +176,12 @@ def _describe(row: Row) -> _RowInfo:
         if m:
             anchor, rest = "recipient", text[m.end() :]
     tokens = set(rest.split())
-    digits = sum(c.isdigit() for c in rest)
+    digits = sum(map(str.isdigit, rest))
     noise = (
         bool(tokens & NOISE_WORDS) or NOISE_PHRASES.search(rest) is not None
     ) and not _starts_with_house_number(rest)
     noise = noise or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
-    return _RowInfo(row, anchor, rest, parse_city_line(rest) if rest else None, noise)
+    return _RowInfo(row, anchor, rest, _parse_city(rest), noise)
 
 
 def _grow_block(infos: list[_RowInfo], k: int) -> tuple[list[_RowInfo], str]:

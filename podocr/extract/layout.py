@@ -62,6 +62,11 @@ class Row:
 
     def refresh(self) -> None:
         boxes = self.boxes
+        if len(boxes) == 1:
+            b = boxes[0]
+            self.text, self.x0, self.x1, self.yc, self.height = b.text, b.x0, b.x1, b.yc, b.height
+            self.top, self.bottom, self.confidence = b.yc - b.height / 2, b.yc + b.height / 2, b.confidence
+            return
         self.text = " ".join(b.text for b in boxes)
         self.x0 = min(b.x0 for b in boxes)
         self.x1 = max(b.x1 for b in boxes)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from podocr.extract import Expected
@@ -151,3 +153,7 @@ def test_expected_from_row_tolerates_missing_values() -> None:
     assert not e.empty
     assert Expected.from_row({}).empty
     assert Expected.from_row({"expected_zip": math.nan, "expected_name": "nan"}).empty
+    assert Expected.from_row(
+        {"expected_zip": np.int64(7102), "expected_state": np.float64("nan")}
+    ) == Expected(zip="07102")
+    assert Expected.from_row({"expected_city": pd.NA, "expected_tracking": None}).empty

@@ -7,6 +7,8 @@ so consistency matters more than covering every rare variant.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 
 STREET_SUFFIXES: dict[str, str] = {
@@ -137,10 +139,11 @@ def normalize_zip(text: object) -> str | None:
     """`12345` or `12345-6789` from a string or number (manifests lose leading zeros: 7102 → `07102`)."""
     if isinstance(text, bool) or text is None:
         return None
-    if isinstance(text, int | float):
-        if text != text or text < 0 or text >= 1e9:  # NaN or out of range
+    if isinstance(text, numbers.Real):  # also numpy scalars
+        value = float(text)
+        if not math.isfinite(value) or value < 0 or value >= 1e9:
             return None
-        digits = str(int(text))
+        digits = str(int(value))
         return digits.zfill(5) if len(digits) <= 5 else digits.zfill(9)[:5] + "-" + digits.zfill(9)[5:]
     if not isinstance(text, str):
         return None

@@ -9,6 +9,7 @@ wrong one. Without tracking evidence the weighted address score decides.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -92,9 +93,9 @@ class Expected:
 def _text(value: Any, *, is_zip: bool = False) -> str | None:
     if value is None or isinstance(value, bool):
         return None
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, numbers.Real) and not math.isfinite(value):  # NaN from pandas / numpy
         return None
-    if is_zip and isinstance(value, int | float):
+    if is_zip and isinstance(value, numbers.Real):
         return normalize_zip(value)
     try:
         text = str(value).strip()

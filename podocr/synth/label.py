@@ -207,7 +207,6 @@ def address_block(
     bold: bool,
     max_w: float,
     phone: bool = False,
-    lead: float = 1.0,
 ) -> float:
     """Name, company, street (+unit), city/state/ZIP; returns the y below the block."""
     st = c.style
@@ -225,9 +224,7 @@ def address_block(
             rows.append(p.unit)
     rows.append(city_line(p, st.city_comma))
     for row in rows:
-        y0 = y
         y = c.text(x, y, row, size, bold=bold, role=role, max_w=max_w)
-        y = y0 + (y - y0) * lead
     return y
 
 

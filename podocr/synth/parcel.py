@@ -53,6 +53,13 @@ class Surface:
     base: tuple[float, float, float] = (0.36, 0.55, 0.72)
 
 
+def _text_box(centre: tuple[float, float], text: str, size: float, angle_deg: float) -> np.ndarray:
+    """Rough corners of `text` printed at `size` px, rotated: enough to keep print clear of the label."""
+    half = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * (len(text) * size * 0.36, size * 0.6)
+    c, s = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
+    return half @ np.array([[c, -s], [s, c]]).T + centre
+
+
 def _overlaps(poly: np.ndarray, keep_out: np.ndarray, margin: float) -> bool:
     a0, a1 = poly.min(0) - margin, poly.max(0) + margin
     b0, b1 = keep_out.min(0), keep_out.max(0)
@@ -113,8 +120,7 @@ def _print(
         angle = float(rng.choice([0, 0, 90, 180, -90]) + rng.normal(0, 1.5))
         for _ in range(6):  # a few tries to land clear of the label and the edges
             centre = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h)
-            probe = np.array(centre) + np.array([[-1, -1], [1, 1]]) * (len(text) * size * 0.35, size * 0.6)
-            if _overlaps(probe, keep_out, 10 * r):
+            if _overlaps(_text_box(centre, text, size, angle), keep_out, 10 * r):
                 continue
             poly = stamp_text(img, text, family, size, centre, angle, ink, rng.uniform(0.7, 0.95))
             if poly is not None:
@@ -156,7 +162,7 @@ def box_top(
         for k in range(int((w if along_x else h) / step) + 1):
             pos = (k + 0.5) * step
             centre = (pos, mid) if along_x else (mid, pos)
-            if _overlaps(np.array([centre, centre]), keep_out, 40 * r):
+            if _overlaps(_text_box(centre, "FRAGILE", 20 * r, 0 if along_x else 90), keep_out, 5 * r):
                 continue
             poly = stamp_text(img, "FRAGILE", family, 20 * r, centre, 0 if along_x else 90, INKS[2], 0.9)
             if poly is not None:
@@ -187,8 +193,7 @@ def mailer_top(
         ink = (0.92, 0.92, 0.92) if dark else INKS[int(rng.integers(len(INKS)))]
         for _ in range(6):
             centre = (rng.uniform(0.2, 0.8) * w, rng.uniform(0.15, 0.85) * h)
-            probe = np.array(centre) + np.array([[-1, -1], [1, 1]]) * (len(text) * 12 * r, 20 * r)
-            if _overlaps(probe, keep_out, 8 * r):
+            if _overlaps(_text_box(centre, text, 28 * r, 0.0), keep_out, 8 * r):
                 continue
             if dark:  # light ink on dark film: lighten instead of multiply
                 inv = 1.0 - img

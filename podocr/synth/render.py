@@ -30,6 +30,7 @@ from podocr.synth.warp import (
     Bend,
     Camera,
     apply_h,
+    bbox_of,
     local_scale,
     make_camera,
     paste_surface,
@@ -63,9 +64,9 @@ class Layout:
         return self.label_centre + (np.asarray(pts_mm, np.float64) - LABEL_CENTRE_MM) @ self.skew.T
 
     def plane_to_label(self, s: np.ndarray) -> np.ndarray:
-        return (s - self.label_centre.astype(s.dtype)) @ self.skew.astype(s.dtype) + LABEL_CENTRE_MM.astype(
-            s.dtype
-        )
+        """Inverse of label_to_plane, in the dtype of `s` (float32 pixel grids stay float32)."""
+        dt = s.dtype
+        return (s - self.label_centre.astype(dt)) @ self.skew.astype(dt) + LABEL_CENTRE_MM.astype(dt)
 
 
 def _layout(scene: Scene) -> Layout:
@@ -89,7 +90,7 @@ def _camera(scene: Scene, lay: Layout) -> Camera:
     target = g.label_area_frac
     dist = f * LABEL_H_MM / label_height_px(target, w, h)
     margin = 0.025 * min(w, h)
-    for _ in range(40):
+    for attempt in range(40):  # distance ⇒ size; perspective makes it a few steps, not one formula
         cam = make_camera(f, g.tilt_deg, g.tilt_axis_deg, spin, lay.label_centre, dist)
         quad = cam.project(corners3)
         area = quad_area(quad) / (w * h)
@@ -99,7 +100,7 @@ def _camera(scene: Scene, lay: Layout) -> Camera:
         if fit > 1.0:
             dist *= fit * 1.02
             continue
-        if abs(area / target - 1) > 0.03 and fit * math.sqrt(area / target) <= 1.0:
+        if attempt < 20 and abs(area / target - 1) > 0.03 and fit * math.sqrt(area / target) <= 1.0:
             dist *= math.sqrt(area / target)
             continue
         break
@@ -152,9 +153,34 @@ def _contact_shadow(
     img *= 1.0 - shadow[..., None]
 
 
+def _blend_polygon(
+    img: np.ndarray,
+    quad: np.ndarray,
+    colour: np.ndarray,
+    opacity: float = 1.0,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Paint a convex polygon (anti-aliased) in place, with faint mottling when `rng` is given."""
+    h, w = img.shape[:2]
+    box = bbox_of(quad, w, h)
+    if box is None:
+        return
+    x0, y0, x1, y1 = box
+    mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+    cv2.fillConvexPoly(mask, np.round((quad - (x0, y0)) * 16).astype(np.int32), opacity, cv2.LINE_AA, 4)
+    fill: np.ndarray = colour.astype(np.float32)
+    if rng is not None:
+        fill = fill * (1.0 + 0.03 * textures.noise(y1 - y0, x1 - x0, 40, 40, rng))[..., None]
+    region = img[y0:y1, x0:x1]
+    m = mask[..., None]
+    region *= 1.0 - m
+    region += fill * m
+
+
 def _box_sides(
     img: np.ndarray, cam: Camera, lay: Layout, surface: parcel_mod.Surface, rng: np.random.Generator
 ) -> None:
+    """The box's walls that face the camera, shaded by their angle to the light, tape running down them."""
     pw, pd, ph = lay.parcel
     h, w = img.shape[:2]
     light = np.array([math.cos(a := rng.uniform(0, 2 * math.pi)), math.sin(a)])
@@ -165,57 +191,40 @@ def _box_sides(
         (0, 1): [(pw / 2, pd / 2), (-pw / 2, pd / 2)],
         (0, -1): [(-pw / 2, -pd / 2), (pw / 2, -pd / 2)],
     }
-    tex = textures.noise(h // 8 + 1, w // 8 + 1, 6, 6, rng)
-    tex = cv2.resize(tex, (w, h))[..., None] * 0.03
     for (nx, ny), ((ax, ay), (bx, by)) in faces.items():
         centre = np.array([(ax + bx) / 2, (ay + by) / 2, ph / 2])
         if not cam.faces_camera(centre, np.array([nx, ny, 0.0])):
             continue
         quad3 = np.array([[ax, ay, 0], [bx, by, 0], [bx, by, ph], [ax, ay, ph]], np.float64)
-        quad = cam.project(quad3)
         shade = 0.62 + 0.22 * float(light @ (nx, ny))
-        mask = np.zeros((h, w), np.float32)
-        cv2.fillConvexPoly(mask, np.round(quad * 16).astype(np.int32), 1.0, lineType=cv2.LINE_AA, shift=4)
-        fill = base * shade * (1 + tex)
-        # the top edge catches light; the far part of the face gets darker towards the floor
-        m = mask[..., None]
-        img *= 1 - m
-        img += fill * m
+        _blend_polygon(img, cam.project(quad3), base * shade, rng=rng)
         tape = surface.tape
         if tape is not None and ((tape.along_x and nx != 0) or (not tape.along_x and ny != 0)):
             half, down = tape.width_mm / 2, rng.uniform(50, 110)
             if tape.along_x:
-                band = np.array(
-                    [[ax, -half, 0], [ax, half, 0], [ax, half, down], [ax, -half, down]], np.float64
-                )
+                band = np.array([[ax, -half, 0], [ax, half, 0], [ax, half, down], [ax, -half, down]])
             else:
-                band = np.array(
-                    [[-half, ay, 0], [half, ay, 0], [half, ay, down], [-half, ay, down]], np.float64
-                )
-            tmask = np.zeros((h, w), np.float32)
-            cv2.fillConvexPoly(tmask, np.round(cam.project(band) * 16).astype(np.int32), 1.0, cv2.LINE_AA, 4)
-            t = tmask[..., None] * tape.opacity
-            img *= 1 - t
-            img += np.array(tape.colour, np.float32) * shade * t
-        edge = cam.project(quad3[:2])
+                band = np.array([[-half, ay, 0], [half, ay, 0], [half, ay, down], [-half, ay, down]])
+            _blend_polygon(img, cam.project(band), np.array(tape.colour) * shade, tape.opacity)
+        edge = np.round(cam.project(quad3[:2]) * 16).astype(int)  # the top edge catches the light
+        colour = tuple(float(v) * 1.1 for v in base)
         cv2.line(
-            img,
-            tuple(np.round(edge[0] * 16).astype(int)),
-            tuple(np.round(edge[1] * 16).astype(int)),
-            tuple(float(v) * 1.1 for v in base),
-            max(1, round(0.002 * min(h, w))),
-            cv2.LINE_AA,
-            4,
+            img, tuple(edge[0]), tuple(edge[1]), colour, max(1, round(0.002 * min(h, w))), cv2.LINE_AA, 4
         )
 
 
-def _label_texture(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _label_texture(ink: np.ndarray, px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
+    """Thermal paper and print colour from the ink mask; a faint darker rim where the label's edge shows."""
     paper = np.array([0.95, 0.96, 0.96], np.float32) * (1 + rng.normal(0, 0.015, 3)).astype(np.float32)
     if rng.random() < 0.3:
         paper *= np.array([0.93, 0.98, 1.0], np.float32)  # slightly yellowed stock
     dark = np.float32(rng.uniform(0.06, 0.2))
     cover = 1.0 - ink.astype(np.float32) / 255.0
     value = paper[None, None, :] * (1 - cover[..., None]) + dark * cover[..., None]
+    rim = max(1, round(0.4 * px_per_mm))
+    for sl in (np.s_[:rim], np.s_[-rim:]):
+        value[sl] *= 0.88
+        value[:, sl] *= 0.88
     return np.concatenate([value, np.ones((*ink.shape, 1), np.float32)], axis=2)
 
 
@@ -229,96 +238,131 @@ def _r2(poly: np.ndarray) -> list[list[float]]:
     return [[round(float(x), 2), round(float(y), 2)] for x, y in poly]
 
 
-def render(scene: Scene) -> Photo:
-    """Draw `scene`; the record follows the labels.jsonl contract (docs/synth.md)."""
-    rng = rng_for(scene.seed, scene.index, STREAM_RENDER)
-    lrng = rng_for(scene.seed, scene.index, STREAM_LABEL)
-    g, p = scene.geometry, scene.photometry
-    w, h = scene.width, scene.height
-    lay = _layout(scene)
-    cam = _camera(scene, lay)
-    bend = Bend(g.bend_mm, g.bend_wavelength_mm, g.bend_phase)
-    pw, pd, ph = g.parcel_mm
-    depth = ph if scene.parcel == "box" else (g.parcel_mm[2] if scene.parcel == "mailer" else 0.0)
+@dataclass(slots=True)
+class DrawnLabel:
+    """The label as it landed in the photo: GT lines in pixels, the printed fields, its outline."""
+
+    lines: list[dict[str, Any]]
+    fields: dict[str, Any]
+    poly: np.ndarray
+    xheights: list[float]  # recipient lines' x-heights in pixels
+    meta: dict[str, Any]
+
+
+def _draw_parcel(
+    img: np.ndarray,
+    scene: Scene,
+    cam: Camera,
+    lay: Layout,
+    bend: Bend,
+    floor_words: list[tuple[str, np.ndarray]],
+    rng: np.random.Generator,
+) -> list[tuple[str, np.ndarray]]:
+    """Shadow, walls and top of the parcel; returns the distractor words still visible (floor + parcel print)."""
+    pw, pd, depth = lay.parcel
     h_top = cam.homography(0.0)
-
-    img = np.empty((h, w, 3), np.float32)
-    distractors = _draw_floor(img, scene, cam, depth, rng)
-
-    has_label = scene.content == "label"
-    label_plane = lay.label_to_plane(LABEL_CORNERS_MM)
-    if scene.parcel is not None:
-        _contact_shadow(img, cam, lay, max(depth, 12.0), rng)
-        r_top = min(local_scale(h_top, np.zeros(2)), 9.0, math.sqrt(MAX_TOP_PX / (pw * pd)))
-        corners_tex = label_plane + np.array([pw / 2, pd / 2]) if has_label else None
-        make = parcel_mod.box_top if scene.parcel == "box" else parcel_mod.mailer_top
-        surface = make(pw, pd, r_top, corners_tex, rng)
-        if scene.parcel == "box":
-            _box_sides(img, cam, lay, surface, rng)
-        top = np.array([[-pw / 2, -pd / 2], [pw / 2, -pd / 2], [pw / 2, pd / 2], [-pw / 2, pd / 2]])
-        outline = apply_h(h_top, top * 1.02)
-        offset = np.array([pw / 2, pd / 2], np.float32)
-        paste_surface(
-            img, surface.rgba, outline, h_top, lambda q: (bend.to_texture(q) + offset) * r_top, bend.shading
-        )
-        for text, poly in surface.words:
-            distractors.append((text, _to_image(h_top, bend, poly / r_top - (pw / 2, pd / 2))))
-
-    lines: list[dict[str, Any]] = []
-    fields: dict[str, Any] = dict.fromkeys(
-        ("tracking_number", "recipient_name", "recipient_company", "street", "unit", "city", "state", "zip")
+    _contact_shadow(img, cam, lay, max(depth, 12.0), rng)
+    r_top = min(local_scale(h_top, np.zeros(2)), 9.0, math.sqrt(MAX_TOP_PX / (pw * pd)))
+    keep_out = (
+        lay.label_to_plane(LABEL_CORNERS_MM) + np.array([pw / 2, pd / 2])
+        if scene.content == "label"
+        else None
     )
-    label_poly = None
-    meta: dict[str, Any] = {}
-    xheights: list[float] = []
-    if has_label:
-        r_label = float(np.clip(1.3 * local_scale(h_top, lay.label_centre), 3.0, 16.0))
-        rendered = label_mod.render_label(scene, r_label, lrng)
-        tex = _label_texture(rendered.ink, lrng)
-        label_poly = _to_image(h_top, bend, label_plane)
-        paste_surface(
-            img,
-            tex,
-            label_poly,
-            h_top,
-            lambda q: lay.plane_to_label(bend.to_texture(q)) * np.float32(r_label),
-            bend.shading,
-        )
-        mapped = _to_image(h_top, bend, lay.label_to_plane(np.vstack([ln.poly_mm for ln in rendered.lines])))
-        for line, poly in zip(rendered.lines, mapped.reshape(-1, 4, 2), strict=True):
-            lines.append({"text": line.text, "poly": _r2(poly), "role": line.role})
-            if line.role == "recipient":
-                mm_h = float(line.poly_mm[3, 1] - line.poly_mm[0, 1])
-                xheights.append(line.xheight_mm * _line_height(poly) / mm_h)
-        fields = dict(rendered.fields)
-        meta = rendered.meta
+    make = parcel_mod.box_top if scene.parcel == "box" else parcel_mod.mailer_top
+    surface = make(pw, pd, r_top, keep_out, rng)
+    if scene.parcel == "box":
+        _box_sides(img, cam, lay, surface, rng)
+    top = np.array([[-pw / 2, -pd / 2], [pw / 2, -pd / 2], [pw / 2, pd / 2], [-pw / 2, pd / 2]])
+    outline = apply_h(h_top, top * 1.02)
+    silhouette = np.vstack([outline, cam.project(np.c_[top, np.full(4, depth)])])
+    words = [(t, poly) for t, poly in floor_words if not _hidden(poly, silhouette)]
+    offset = np.array([pw / 2, pd / 2], np.float32)
+    paste_surface(
+        img, surface.rgba, outline, h_top, lambda q: (bend.to_texture(q) + offset) * r_top, bend.shading
+    )
+    for text, poly in surface.words:
+        words.append((text, _to_image(h_top, bend, poly / r_top - (pw / 2, pd / 2))))
+    return words
 
-    # ---- photometry ----
+
+def _draw_label(
+    img: np.ndarray, scene: Scene, cam: Camera, lay: Layout, bend: Bend, rng: np.random.Generator
+) -> DrawnLabel:
+    """Render the label flat at the resolution the photo needs there, paste it, map its text polygons."""
+    h_top = cam.homography(0.0)
+    r_label = float(np.clip(1.3 * local_scale(h_top, lay.label_centre), 3.0, 16.0))
+    rendered = label_mod.render_label(scene, r_label, rng)
+    tex = _label_texture(rendered.ink, r_label, rng)
+    label_poly = _to_image(h_top, bend, lay.label_to_plane(LABEL_CORNERS_MM))
+    scale = np.float32(r_label)
+    paste_surface(
+        img, tex, label_poly, h_top, lambda q: lay.plane_to_label(bend.to_texture(q)) * scale, bend.shading
+    )
+    mapped = _to_image(h_top, bend, lay.label_to_plane(np.vstack([ln.poly_mm for ln in rendered.lines])))
+    lines, xheights = [], []
+    for line, poly in zip(rendered.lines, mapped.reshape(-1, 4, 2), strict=True):
+        lines.append({"text": line.text, "poly": _r2(poly), "role": line.role})
+        if line.role == "recipient":
+            mm_h = float(line.poly_mm[3, 1] - line.poly_mm[0, 1])
+            xheights.append(line.xheight_mm * _line_height(poly) / mm_h)
+    return DrawnLabel(lines, dict(rendered.fields), label_poly, xheights, rendered.meta)
+
+
+def _photograph(
+    img: np.ndarray, scene: Scene, label_poly: np.ndarray | None, rng: np.random.Generator
+) -> bytes:
+    """Light, shadow, glare, colour, blur, sharpening, noise, JPEG: the phone's part."""
+    p = scene.photometry
+    w, h = scene.width, scene.height
     photo.lighting(img, p)
     if p.shadow > 0:
         photo.hard_shadow(img, p.shadow, rng)
     if p.glare > 0:
         if p.glare_on_label and label_poly is not None:
-            centre = tuple(
-                label_poly.mean(0) + rng.normal(0, 0.15, 2) * (label_poly.max(0) - label_poly.min(0))
-            )
+            spread = label_poly.max(0) - label_poly.min(0)
+            cx, cy = label_poly.mean(0) + rng.normal(0, 0.15, 2) * spread
         else:
-            centre = (rng.uniform(0, w), rng.uniform(0, h))
-        photo.glare(
-            img, p.glare, (float(centre[0]), float(centre[1])), rng.uniform(0.05, 0.18) * max(w, h), rng
-        )
+            cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        photo.glare(img, p.glare, (float(cx), float(cy)), rng.uniform(0.05, 0.18) * max(w, h), rng)
     photo.colour(img, p)
     img = photo.blur(img, p)
     img = photo.sharpen(img, p.sharpen)
     photo.sensor_noise(img, p.noise_sigma, rng)
-    _, jpeg = photo.encode_jpeg(img, p.jpeg_q)
+    return photo.encode_jpeg(img, p.jpeg_q)[1]
+
+
+def render(scene: Scene) -> Photo:
+    """Draw `scene`; the record follows the labels.jsonl contract (docs/synth.md)."""
+    rng = rng_for(scene.seed, scene.index, STREAM_RENDER)
+    g, w, h = scene.geometry, scene.width, scene.height
+    lay = _layout(scene)
+    cam = _camera(scene, lay)
+    bend = Bend(g.bend_mm, g.bend_wavelength_mm, g.bend_phase)
+
+    img = np.empty((h, w, 3), np.float32)
+    distractors = _draw_floor(img, scene, cam, lay.parcel[2] if scene.parcel else 0.0, rng)
+    if scene.parcel is not None:
+        distractors = _draw_parcel(img, scene, cam, lay, bend, distractors, rng)
+    label = None
+    if scene.content == "label":
+        label = _draw_label(img, scene, cam, lay, bend, rng_for(scene.seed, scene.index, STREAM_LABEL))
+        distractors = [(t, poly) for t, poly in distractors if not _hidden(poly, label.poly)]
+    jpeg = _photograph(img, scene, label.poly if label else None, rng)
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if decoded is None:
         raise RuntimeError(f"{scene.id}: own JPEG did not decode")
 
     visible = [(t, poly) for t, poly in distractors if _any_inside(poly, w, h)]
-    record = _record(scene, cam, lay, bend, lines, fields, label_poly, xheights, meta, visible)
+    record = _record(scene, cam.homography(0.0), lay, bend, label, visible)
     return Photo(decoded, jpeg, record)
+
+
+def _hidden(poly: np.ndarray, occluder_pts: np.ndarray) -> bool:
+    """True when most of `poly` (centre and corners) lies under the convex hull of `occluder_pts`."""
+    hull = cv2.convexHull(occluder_pts.astype(np.float32))
+    probes = np.vstack([poly, poly.mean(0, keepdims=True)])
+    covered = sum(cv2.pointPolygonTest(hull, (float(x), float(y)), False) >= 0 for x, y in probes)
+    return covered >= 3
 
 
 def _any_inside(poly: np.ndarray, w: int, h: int) -> bool:
@@ -332,22 +376,31 @@ def _measured_rotation(h_top: np.ndarray, bend: Bend, lay: Layout) -> float:
     return round((deg + 180.0) % 360.0 - 180.0, 2)
 
 
+_NO_FIELDS = (
+    "tracking_number",
+    "recipient_name",
+    "recipient_company",
+    "street",
+    "unit",
+    "city",
+    "state",
+    "zip",
+)
+
+
 def _record(
     scene: Scene,
-    cam: Camera,
+    h_top: np.ndarray,
     lay: Layout,
     bend: Bend,
-    lines: list[dict[str, Any]],
-    fields: dict[str, Any],
-    label_poly: np.ndarray | None,
-    xheights: list[float],
-    meta: dict[str, Any],
+    label: DrawnLabel | None,
     distractors: list[tuple[str, np.ndarray]],
 ) -> dict[str, Any]:
     g, p = scene.geometry, scene.photometry
     w, h = scene.width, scene.height
-    has_label = label_poly is not None
-    h_top = cam.homography(0.0)
+    has_label = label is not None
+    xheights = label.xheights if label else []
+    meta = label.meta if label else {}
     exp = scene.expected
     condition = {
         "rotation_deg": _measured_rotation(h_top, bend, lay) if has_label else None,
@@ -356,7 +409,7 @@ def _record(
         "blur_sigma": p.blur_sigma,
         "motion_px": p.motion_px,
         "jpeg_q": p.jpeg_q,
-        "label_area_frac": round(quad_area(label_poly) / (w * h), 4) if label_poly is not None else 0.0,
+        "label_area_frac": round(quad_area(label.poly) / (w * h), 4) if label else 0.0,
         "hard_negative": scene.hard_negative,
         "hard_negative_kind": scene.content if scene.hard_negative else None,
         "unreadable": scene.unreadable is not None,
@@ -386,9 +439,9 @@ def _record(
         "height": h,
         "carrier": scene.carrier,
         "condition": condition,
-        "lines": lines,
-        "fields": fields,
-        "label_poly": _r2(label_poly) if label_poly is not None else None,
+        "lines": label.lines if label else [],
+        "fields": label.fields if label else dict.fromkeys(_NO_FIELDS),
+        "label_poly": _r2(label.poly) if label else None,
         "expected_matches": not scene.mismatch,
         "expected_verification": scene.expected_verification,
         "expected": {

@@ -110,9 +110,9 @@ def concrete(h: int, w: int, r: float, rng: np.random.Generator) -> Img:
     base = _jitter(rng, (grey * 0.98, grey, grey * 1.02), 0.03)
     value = 1.0 + fractal(h, w, 250 * r, rng, 3) * 0.06 + noise(h, w, 8 * r, 8 * r, rng) * 0.035
     value += grain(h, w, rng, 0.045)
-    pits: Img = (rng.random((h // 2 + 1, w // 2 + 1)) < 0.0015).astype(np.float32)
+    pits: Img = (rng.random((h // 2 + 1, w // 2 + 1)) < 0.0007).astype(np.float32)
     pits = cv2.resize(cv2.GaussianBlur(pits, (0, 0), max(0.6, 0.4 * r)), (w, h))
-    value -= np.clip(pits * 3.0, 0, 0.35)
+    value -= np.clip(pits * 1.5, 0, 0.2)
     if rng.random() < 0.4:  # expansion joint
         ang = rng.uniform(0, math.pi)
         d = np.abs(
@@ -149,11 +149,10 @@ def tiles(h: int, w: int, r: float, rng: np.random.Generator) -> Img:
         + noise(h, w, 60 * r, 60 * r, rng) * 0.03
         + grain(h, w, rng, 0.02)
     )
-    if rng.random() < 0.3:  # marble-like veins
-        veins = np.abs(fractal(h, w, 120 * r, rng, 3, aniso=2.0))
-        value -= np.clip(0.12 - veins, 0, None) * 1.2
+    if rng.random() < 0.3:  # stone-like mottling
+        value += fractal(h, w, 40 * r, rng, 3) * 0.035
     joint = (ys % size < grout) | (((xs + offset) % size) < grout)
-    grout_tone = rng.choice([0.55, 0.8, 1.15]) / 1.0
+    grout_tone = float(rng.choice([0.55, 0.8, 1.15]))
     value = np.where(joint, grout_tone * (1.0 + grain(h, w, rng, 0.05)), value)
     return colourise(value.astype(np.float32), base)
 

@@ -94,9 +94,9 @@ def demo_main(
     import sys
 
     from podocr.job.exitcodes import ExitCode, JobError
-    from podocr.logs import setup_logging
+    from podocr.job.runner import setup_cli_logging
 
-    setup_logging("WARNING")
+    setup_cli_logging(PodocrConfig.load(overrides={"job.scheduler": scheduler}))
     try:
         run_demo(folder, n, seed, DEMO_DATE, partition_size, scheduler, n_workers, model_set)
     except JobError as exc:

@@ -414,6 +414,17 @@ def _version() -> str:
 
 
 # ---- command-line entry -----------------------------------------------------------------------------------------
+def setup_cli_logging(cfg: PodocrConfig, verbose: bool = False) -> None:
+    """Our log format on stderr; without --verbose, only warnings — Dask's start/stop chatter is not for operators."""
+    from podocr.logs import setup_logging
+
+    setup_logging("INFO" if verbose else "WARNING", json_lines=cfg.job.log_json)
+    if not verbose and cfg.job.scheduler != "synchronous":
+        import distributed  # noqa: F401  (its import configures its loggers at INFO: quiet them after that)
+
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+
 def batch_main(
     date: str,
     overrides: dict[str, Any],
@@ -428,18 +439,13 @@ def batch_main(
 
     from podocr.config import ConfigError
     from podocr.job.summary import format_summary
-    from podocr.logs import setup_logging
 
     try:
         cfg = PodocrConfig.load(overrides=overrides)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID_INPUT)
-    setup_logging("INFO" if verbose else "WARNING", json_lines=cfg.job.log_json)
-    if not verbose and cfg.job.scheduler != "synchronous":
-        import distributed  # noqa: F401  (its import configures its loggers at INFO: quiet them after that)
-
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+    setup_cli_logging(cfg, verbose)
     progress = cfg.job.progress and sys.stderr.isatty()
     cfg.job.progress = progress
 

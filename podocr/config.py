@@ -53,14 +53,17 @@ class RoiConfig:
     min_label_frac: float = 0.01  # below this area share the ROI is ignored → whole photo
     pad_frac: float = 0.04  # margin added around the found label
     max_rois: int = 2
+    probe_set: str = "v6-tiny"  # model set whose detector runs the probe ("" = models.set's own)
 
 
 @dataclass
 class DetConfig:
     limit_side: int = 960
     limit_type: str = "max"  # max: long side ≤ limit; min: short side ≥ limit
-    target_text_px: float = 22.0  # resolution policy: scale the ROI so median text height ≈ this
+    target_line_px: float = 12.0  # resolution policy: scale a label crop so its small lines are ≈ this tall
+    label_lines: float = 70.0  # a 4×6 label's long side ≈ this many small-line heights (see ocr/roi.py)
     max_side: int = 1600  # hard cap on the detector input's long side
+    min_side: int = 640  # floor on a label crop's detector long side (unless the crop is smaller)
     thresh: float = 0.3
     box_thresh: float = 0.5
     unclip_ratio: float = 1.6
@@ -76,6 +79,7 @@ class ClsConfig:
     enabled: bool = True
     thresh: float = 0.9
     batch_size: int = 64
+    page_lines: int = 8  # lines per region (the widest) whose votes decide 0°/180°; 0 = classify every line
 
 
 @dataclass
@@ -86,6 +90,8 @@ class RecConfig:
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64
     drop_score: float = 0.5
+    fast_set: str = ""  # read every line first with this set's (faster) recogniser ("" = off) ...
+    recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
 
 
 @dataclass

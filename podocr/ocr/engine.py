@@ -138,7 +138,11 @@ class OrtEngine:
 
 
 def ort_providers(
-    engine_cfg: EngineConfig, role: str, options: EngineOptions, available: list[str]
+    engine_cfg: EngineConfig,
+    role: str,
+    options: EngineOptions,
+    available: list[str],
+    model_path: Path = Path("model.onnx"),
 ) -> list[str | tuple[str, dict[str, Any]]]:
     """The provider list for `engine.provider`, or EngineError / a CPU-only list with a warning when absent."""
     want = engine_cfg.provider.lower()
@@ -157,7 +161,7 @@ def ort_providers(
         want = "cpu"
     providers: list[str | tuple[str, dict[str, Any]]] = []
     if want == "tensorrt":
-        providers.append(("TensorrtExecutionProvider", _trt_options(engine_cfg, role, options)))
+        providers.append(("TensorrtExecutionProvider", _trt_options(engine_cfg, role, options, model_path)))
     if want in ("tensorrt", "cuda") and "CUDAExecutionProvider" in available:
         providers.append(
             (
@@ -173,7 +177,9 @@ def ort_providers(
     return providers
 
 
-def _trt_options(engine_cfg: EngineConfig, role: str, options: EngineOptions) -> dict[str, Any]:
+def _trt_options(
+    engine_cfg: EngineConfig, role: str, options: EngineOptions, model_path: Path
+) -> dict[str, Any]:
     cache = Path(options.cache_dir or engine_cfg.trt_cache_dir or _default_trt_cache()).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
     opts: dict[str, Any] = {
@@ -184,7 +190,7 @@ def _trt_options(engine_cfg: EngineConfig, role: str, options: EngineOptions) ->
         "trt_timing_cache_enable": True,
         "trt_timing_cache_path": str(cache),
         "trt_max_workspace_size": int(engine_cfg.trt_workspace_gb * (1 << 30)),
-        "trt_engine_cache_prefix": f"podocr_{role}",
+        "trt_engine_cache_prefix": f"podocr_{role}_{model_path.parent.name}",  # per model: probe ≠ det
     }
     if options.profile is not None:
         # One explicit profile spanning our padded buckets: no rebuild when a new (in-range) shape arrives.
@@ -217,7 +223,7 @@ def create_ort_engine(
     so.inter_op_num_threads = max(1, engine_cfg.inter_op_threads)
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    providers = ort_providers(engine_cfg, role, options, ort.get_available_providers())
+    providers = ort_providers(engine_cfg, role, options, ort.get_available_providers(), model_path)
     try:
         session = ort.InferenceSession(str(model_path), sess_options=so, providers=providers)
     except Exception as exc:  # ORT raises its own exception types; name the model and the providers asked for

@@ -14,6 +14,7 @@ Lines come back in reading order in the upright label frame, with quads in origi
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from podocr.ocr.det import TextDetector
 from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
 from podocr.ocr.models import ModelSet, resolve
-from podocr.ocr.rec import TextRecognizer, crop_quad, load_charset
+from podocr.ocr.rec import CascadeRecognizer, TextRecognizer, crop_quad, load_charset
 from podocr.ocr.roi import ReadPlan, plan_reads, probe_scale, whole_photo_plan
 from podocr.types import PageResult, TextLine
 
@@ -74,15 +75,17 @@ class OcrPipeline:
         cfg: PodocrConfig,
         models: ModelSet,
         detector: TextDetector,
-        recognizer: TextRecognizer,
+        recognizer: TextRecognizer | CascadeRecognizer,
         classifier: LineClassifier | None,
+        probe_detector: TextDetector | None = None,
     ) -> None:
         self.cfg, self.models = cfg, models
         self.detector, self.recognizer, self.classifier = detector, recognizer, classifier
+        self.probe_detector = probe_detector or detector
 
     @classmethod
     def from_config(cls, cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrPipeline:
-        """Resolve and verify the model set, then create each engine once (threads: explicit > config)."""
+        """Resolve and verify the model set(s), then create each engine once (threads: explicit > config)."""
         models = resolve(cfg.models)
         profiles = shape_profiles(cfg, models.rec_height)
 
@@ -91,23 +94,40 @@ class OcrPipeline:
                 path, cfg.engine, role, EngineOptions(intra_op_threads, profile=profiles[role])
             )
 
+        def recognizer(ms: ModelSet, role: str) -> TextRecognizer:
+            return TextRecognizer(engine(role, ms.rec), cfg.rec, load_charset(ms), ms.rec_height)
+
+        strong = recognizer(models, "rec")
+        rec: TextRecognizer | CascadeRecognizer = strong
+        if cfg.rec.fast_set and cfg.rec.fast_set != models.name:
+            fast = resolve(dataclasses.replace(cfg.models, set=cfg.rec.fast_set))
+            rec = CascadeRecognizer(recognizer(fast, "rec"), strong, cfg.rec.recheck_below)
         classifier = None
         if cfg.cls.enabled and models.cls is not None:
             classifier = LineClassifier(engine("cls", models.cls), cfg.cls)
-        return cls(
-            cfg,
-            models,
-            TextDetector(engine("det", models.det), cfg.det, models.det_norm),
-            TextRecognizer(engine("rec", models.rec), cfg.rec, load_charset(models), models.rec_height),
-            classifier,
-        )
+        detector = TextDetector(engine("det", models.det), cfg.det, models.det_norm)
+        probe = None
+        if cfg.roi.enabled and cfg.roi.probe_set and cfg.roi.probe_set != models.name:
+            ps = resolve(dataclasses.replace(cfg.models, set=cfg.roi.probe_set))
+            probe = TextDetector(engine("det", ps.det), cfg.det, ps.det_norm)
+        return cls(cfg, models, detector, rec, classifier, probe)
 
     def info(self) -> dict[str, Any]:
-        engines = {"det": self.detector.engine, "rec": self.recognizer.engine}
+        """What runs: model set, checksums, backend and the provider each engine actually uses."""
+        engines: dict[str, Any] = {"det": self.detector.engine}
+        if self.probe_detector is not self.detector:
+            engines["probe_det"] = self.probe_detector.engine
+        if isinstance(self.recognizer, CascadeRecognizer):
+            engines["rec_fast"] = self.recognizer.fast.engine
+            engines["rec"] = self.recognizer.strong.engine
+        else:
+            engines["rec"] = self.recognizer.engine
         if self.classifier is not None:
             engines["cls"] = self.classifier.engine
         return {
             "model_set": self.models.name,
+            "probe_set": self.cfg.roi.probe_set or self.models.name,
+            "rec_fast_set": self.cfg.rec.fast_set or None,
             "sha256": dict(self.models.sha256),
             "backend": self.cfg.engine.backend,
             "providers": {role: e.provider for role, e in engines.items()},
@@ -155,19 +175,22 @@ class OcrPipeline:
 
     # ---- stages -----------------------------------------------------------------------------------------
     def _plan(self, photos: list[np.ndarray], clock: _StageClock) -> list[_Region]:
+        """Probe → read plans → detection inputs; time is shared by photo pixels, then by probe pixels."""
         roi, det = self.cfg.roi, self.cfg.det
-        with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(photos)}):
-            if roi.enabled:
+        if roi.enabled:
+            with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(photos)}):
                 scales = [probe_scale(p.shape[0], p.shape[1], roi.probe_side) for p in photos]
                 probes = [_resize(p, s) for p, s in zip(photos, scales, strict=True)]
-                found = self.detector.detect(probes)
+            with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(probes)}):
+                found = self.probe_detector.detect(probes)
                 plans = [
-                    plan_reads(b, s, p.shape[0], p.shape[1], roi, det)
-                    for b, s, p in zip(found, scales, photos, strict=True)
+                    plan_reads(pr, b, s, p.shape[0], p.shape[1], roi, det)
+                    for pr, b, s, p in zip(probes, found, scales, photos, strict=True)
                 ]
-            else:
-                plans = [[whole_photo_plan(p.shape[0], p.shape[1], det)] for p in photos]
-            regions = []
+        else:
+            plans = [[whole_photo_plan(p.shape[0], p.shape[1], det)] for p in photos]
+        regions = []
+        with clock.stage("roi", {i: float(sum(pl.scale**2 for pl in ps)) for i, ps in enumerate(plans)}):
             for page, (photo, page_plans) in enumerate(zip(photos, plans, strict=True)):
                 for plan in page_plans:
                     image, to_photo = _region_image(photo, plan)
@@ -187,27 +210,32 @@ class OcrPipeline:
                 r.crops = [crop_quad(photos[r.page], q) for q in r.quads]
 
     def _orient(self, regions: list[_Region], clock: _StageClock) -> None:
-        """Flip regions whose lines vote 'upside down' (weighted by line length), then single stray lines."""
+        """Turn regions 180° when their widest lines vote 'upside down' (votes weighted by width), then flip
+        single classified lines that still look upside down. Only `cls.page_lines` lines per region are
+        classified: the page decision needs a few long lines, not all of them."""
         if self.classifier is None:
             return
-        with clock.stage("cls", _per_page(regions, lambda r: float(len(r.crops)))):
-            flat = [c for r in regions for c in r.crops]
+        with clock.stage(
+            "cls", _per_page(regions, lambda r: float(min(len(r.crops), self.cfg.cls.page_lines)))
+        ):
+            picks = [_widest(r.crops, self.cfg.cls.page_lines) for r in regions]
+            flat = [r.crops[j] for r, idx in zip(regions, picks, strict=True) for j in idx]
             if not flat:
                 return
             p180 = self.classifier.prob_180(flat)
             start = 0
-            for r in regions:
-                p = p180[start : start + len(r.crops)]
-                start += len(r.crops)
-                if not len(p):
+            for r, idx in zip(regions, picks, strict=True):
+                p = p180[start : start + len(idx)]
+                start += len(idx)
+                if not len(idx):
                     continue
-                weight = np.array([c.shape[1] for c in r.crops], np.float32)
+                weight = np.array([r.crops[j].shape[1] for j in idx], np.float32)
                 if float(((p - 0.5) * weight).sum()) > 0:
                     r.flipped = True
                     p = 1.0 - p
                     r.quads = r.quads[:, [2, 3, 0, 1]]
                     r.crops = [rotate90(c, 2) for c in r.crops]
-                for j in np.flatnonzero(p > self.cfg.cls.thresh):
+                for j in idx[p > self.cfg.cls.thresh]:
                     r.quads[j] = r.quads[j][[2, 3, 0, 1]]
                     r.crops[j] = rotate90(r.crops[j], 2)
 
@@ -317,6 +345,13 @@ def _to_upright(region: _Region, quads: np.ndarray) -> np.ndarray:
         h, w = region.image.shape[:2]
         pts = apply_affine(pts, rotate90_affine(2, w, h))
     return pts
+
+
+def _widest(crops: list[np.ndarray], n: int) -> np.ndarray:
+    """Indices of the n crops with the most text (aspect ratio), all of them when n ≤ 0."""
+    aspect = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops])
+    order = np.argsort(-aspect, kind="stable")
+    return order if n <= 0 else order[:n]
 
 
 def _per_page(regions: list[_Region], measure: Any) -> dict[int, float]:

@@ -47,8 +47,9 @@ def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """Perspective-crop a quad (TL,TR,BR,BL) at its native size so the text reads left→right, upright."""
     w, h = quad_size(quad)
     cw, ch = max(1, round(w)), max(1, round(h))
-    dst = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
-    m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+    # quads are in continuous coordinates (pixel edges at integers); cv2 samples at pixel indices: shift ½ px
+    dst = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32) - 0.5
+    m = cv2.getPerspectiveTransform(quad.astype(np.float32) - 0.5, dst)
     return cv2.warpPerspective(image, m, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -112,3 +113,24 @@ class TextRecognizer:
 
     def padded_width(self, width: int) -> int:
         return min(self.cfg.max_width, max(self.cfg.min_width, round_up(width, self.cfg.width_bucket)))
+
+
+class CascadeRecognizer:
+    """A fast recogniser reads every line; the strong one re-reads only the lines the first was unsure of.
+
+    The small PP-OCR recognisers' confidence separates right from wrong reads well enough that re-reading the
+    unsure lines with the bigger model buys nearly all of its accuracy at a fraction of its cost
+    (docs/models.md has the measurement).
+    """
+
+    def __init__(self, fast: TextRecognizer, strong: TextRecognizer, recheck_below: float) -> None:
+        self.fast, self.strong, self.recheck_below = fast, strong, recheck_below
+
+    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
+        out = self.fast.recognize(crops)
+        unsure = [i for i, (_, conf) in enumerate(out) if conf < self.recheck_below]
+        if unsure:
+            for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):
+                if res[1] >= out[i][1]:
+                    out[i] = res
+        return out

@@ -1,11 +1,17 @@
 """Find the shipping label cheaply and choose the resolution to read it at.
 
-A low-resolution probe (long side `roi.probe_side`) runs the text detector; its boxes are clustered into dense
-text regions (the label is the densest), which are cropped from the full-resolution photo with a margin. The
-detection input size is then chosen from the text size the probe saw, not from the photo size: a 12-MP photo
-of a small label and a close-up of a big one both end up with text ≈ `det.target_text_px` tall, which is what
-the detector reads best, and the work per photo stays bounded. The probe's box shapes also say whether the
-label lies sideways (most lines taller than wide), so the crop is turned upright before detection.
+A low-resolution probe (long side `roi.probe_side`) runs the text detector. Its boxes are clustered into
+text regions and the region with the most lines wins (a label has many small lines; a carton's printed
+"KEEP DRY" has a few big words). The region is then grown to the bright, unsaturated paper it sits on when
+that paper is found, because the probe misses the label's smallest lines; with no text at all, a clearly
+rectangular paper patch is read instead; with neither, the whole photo.
+
+Resolution policy: the detector reads best when label lines are ≈ `det.target_line_px` tall. The probe cannot
+measure the small lines (they are 1–3 px there), so their height is estimated from the label's size: on a
+4×6 in shipping label the smaller lines are ≈ 1/`det.label_lines` of its long side (54–97, median 70, on our
+synthetic labels; the value comes from the layout, not the photo). The crop is scaled accordingly, within
+`det.min_side`…`det.max_side` on the long side and never upscaled more than 2×. The probe's boxes also say
+whether the label lies sideways, so the crop is turned upright before detection.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from podocr.config import DetConfig, RoiConfig
 from podocr.ocr.det import DetBoxes, limit_scale
 from podocr.ocr.geometry import quad_size
 
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
+
 
 @dataclass(frozen=True, slots=True)
 class ReadPlan:
     """How to read one region of a photo: crop box (photo px), quarter turns clockwise, detection scale."""
 
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1
+    box: Box
     quarter_turns: int  # 0 or 3: sideways labels are turned upright; 180° is decided later by line votes
     scale: float  # detection input = crop × scale
     from_roi: bool  # False → the whole photo (no label found, or ROI disabled)
@@ -40,67 +48,137 @@ def whole_photo_plan(height: int, width: int, det: DetConfig) -> ReadPlan:
 
 
 def plan_reads(
-    boxes: DetBoxes, scale: float, height: int, width: int, roi: RoiConfig, det: DetConfig
+    probe: np.ndarray, boxes: DetBoxes, scale: float, height: int, width: int, roi: RoiConfig, det: DetConfig
 ) -> list[ReadPlan]:
-    """Read plans for one photo from the probe's boxes (`scale` = probe px per photo px)."""
-    if len(boxes) == 0:
-        return [whole_photo_plan(height, width, det)]
-    sizes = np.array([quad_size(q) for q in boxes.quads])  # (K, 2): length, height in probe px
-    regions = text_regions(boxes.quads, sizes, (round(height * scale), round(width * scale)))
-    plans: list[ReadPlan] = []
-    best = regions[0][0] if regions else 0.0
-    for weight, members in regions[: roi.max_rois]:
-        if weight < 0.25 * best:
-            break
-        q = boxes.quads[members] / scale
-        x0, y0 = q[..., 0].min(), q[..., 1].min()
-        x1, y1 = q[..., 0].max(), q[..., 1].max()
+    """Read plans for one photo from its probe image and the probe's boxes (`scale` = probe px per photo px)."""
+    regions = label_regions(probe, boxes, roi)
+    plans = []
+    for box, turns in regions:
+        x0, y0, x1, y1 = (v / scale for v in box)
         if (x1 - x0) * (y1 - y0) < roi.min_label_frac * height * width:
             continue
         pad = roi.pad_frac * max(x1 - x0, y1 - y0)
-        box = (
+        photo_box = (
             int(max(0, np.floor(x0 - pad))),
             int(max(0, np.floor(y0 - pad))),
             int(min(width, np.ceil(x1 + pad))),
             int(min(height, np.ceil(y1 + pad))),
         )
-        text_px = text_height(sizes[members], boxes.quads[members]) / scale
-        plans.append(ReadPlan(box, sideways_turns(boxes.quads[members]), det_scale(box, text_px, det), True))
+        plans.append(ReadPlan(photo_box, turns, det_scale(photo_box, det), True))
     return plans or [whole_photo_plan(height, width, det)]
 
 
-def text_regions(
-    quads: np.ndarray, sizes: np.ndarray, shape: tuple[int, int]
-) -> list[tuple[float, np.ndarray]]:
-    """Clusters of boxes that lie close together, densest first: (total box area, member indices).
+def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[tuple[Box, int]]:
+    """Label boxes in probe pixels with their quarter turns, best first (at most roi.max_rois)."""
+    h, w = probe.shape[:2]
+    papers = paper_regions(probe, roi.min_label_frac)
+    if len(boxes) == 0:
+        rect = [p for p in papers if p[1] >= 0.8]
+        return [(_bbox(rect[0][2].reshape(-1, 2)), 0)] if rect else []
+    out: list[tuple[Box, int]] = []
+    clusters = text_clusters(boxes.quads, (h, w))
+    heights = np.array([quad_size(q)[1] for q in boxes.quads])
+    used: set[int] = set()
+    for i, seed in enumerate(clusters):
+        if len(out) >= roi.max_rois or i in used:
+            continue
+        if out and len(seed) < max(2, 0.5 * len(clusters[0])):
+            break
+        members = _grow(i, clusters, boxes.quads, heights, used)
+        pts = boxes.quads[members].reshape(-1, 2)
+        box = _bbox(pts)
+        paper = _paper_around(box, pts, papers, h * w)
+        if paper is not None:
+            box = _union(box, paper)
+        if any(_overlap(box, b) > 0.5 for b, _ in out):
+            continue
+        out.append((box, sideways_turns(boxes.quads[members])))
+    return out
 
-    Boxes are painted on a probe-sized mask and dilated by about two line heights, so the lines of one label
-    merge while text on the parcel elsewhere stays apart.
+
+def _grow(
+    seed: int, clusters: list[np.ndarray], quads: np.ndarray, heights: np.ndarray, used: set[int]
+) -> np.ndarray:
+    """Absorb nearby clusters with similar line heights: a label's blocks are separated by barcodes and rules
+    wider than the clustering kernel, but big carton print nearby has much taller lines and stays out."""
+    used.add(seed)
+    members = list(clusters[seed])
+    line_h = float(np.median(heights[members]))
+    grown = True
+    while grown:
+        grown = False
+        box = _bbox(quads[members].reshape(-1, 2))
+        reach = 0.6 * max(box[2] - box[0], box[3] - box[1])
+        for j, other in enumerate(clusters):
+            if j in used:
+                continue
+            ob = _bbox(quads[other].reshape(-1, 2))
+            ratio = float(np.median(heights[other])) / max(line_h, 1e-6)
+            if _gap(box, ob) <= reach and 0.5 <= ratio <= 2.0:
+                used.add(j)
+                members.extend(other)
+                grown = True
+    return np.array(members)
+
+
+def text_clusters(quads: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """Groups of boxes that lie close together, most lines first (member indices).
+
+    Boxes are painted on a probe-sized mask and dilated by about three line heights, so the blocks of one
+    label merge while text elsewhere on the parcel stays apart.
     """
     h, w = shape
     mask: np.ndarray = np.zeros((max(h, 1), max(w, 1)), np.uint8)
     for q in quads:
         cv2.fillConvexPoly(mask, np.round(q).astype(np.int32), 255)
-    line_h = float(np.median(sizes[:, 1]))
-    k = max(3, int(2 * line_h) | 1)
+    line_h = float(np.median([quad_size(q)[1] for q in quads]))
+    k = max(3, int(max(3 * line_h, 0.015 * max(h, w))) | 1)
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     n, labels = cv2.connectedComponents(mask)
     centers = np.clip(np.round(quads.mean(axis=1)).astype(int), 0, [w - 1, h - 1])
     member_label = labels[centers[:, 1], centers[:, 0]]
-    areas = sizes[:, 0] * sizes[:, 1]
-    regions = []
-    for lab in range(1, n):
-        members = np.flatnonzero(member_label == lab)
-        if members.size:
-            regions.append((float(areas[members].sum()), members))
-    regions.sort(key=lambda r: -r[0])
-    return regions
+    clusters = [np.flatnonzero(member_label == lab) for lab in range(1, n)]
+    clusters = [c for c in clusters if c.size]
+    area = {id(c): float(sum(np.prod(quad_size(quads[i])) for i in c)) for c in clusters}
+    clusters.sort(key=lambda c: (-c.size, -area[id(c)]))
+    return clusters
 
 
-def text_height(sizes: np.ndarray, quads: np.ndarray) -> float:
-    """Typical line height (probe px) of a region: a low percentile, because the probe sees the big lines
-    better than the small ones and the small ones are the ones that must stay readable."""
-    return float(np.percentile(sizes[:, 1], 25))
+def paper_regions(probe: np.ndarray, min_frac: float) -> list[tuple[float, float, np.ndarray]]:
+    """Bright, unsaturated blobs (label paper): (area, rectangularity, contour), largest first."""
+    hsv = cv2.cvtColor(probe, cv2.COLOR_BGR2HSV)
+    s, v = hsv[..., 1], hsv[..., 2]
+    bright = 0.55 * float(np.percentile(v, 99))
+    mask: np.ndarray = ((s < 60) & (v > bright)).astype(np.uint8) * 255
+    k = max(3, round(max(probe.shape[:2]) * 0.02)) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for c in contours:
+        area = float(cv2.contourArea(c))
+        if area < min_frac * mask.size:
+            continue
+        _, (rw, rh), _ = cv2.minAreaRect(c)
+        out.append((area, area / max(rw * rh, 1.0), c))
+    out.sort(key=lambda t: -t[0])
+    return out
+
+
+def _paper_around(
+    box: Box, pts: np.ndarray, papers: list[tuple[float, float, np.ndarray]], frame_area: int
+) -> Box | None:
+    """The paper blob holding most of the text: taken when it is clearly a sheet (rectangular and not most
+    of the frame), or when it is not much bigger than the text itself; otherwise it is a bright floor."""
+    text_area = max((box[2] - box[0]) * (box[3] - box[1]), 1)
+    for area, rect, contour in papers:
+        inside = sum(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in pts)
+        if inside >= 0.5 * len(pts):
+            pbox = _bbox(contour.reshape(-1, 2))
+            sheet = rect >= 0.75 and area <= 0.75 * frame_area
+            snug = rect >= 0.6 and (pbox[2] - pbox[0]) * (pbox[3] - pbox[1]) <= 3 * text_area
+            return pbox if sheet or snug else None
+    return None
 
 
 def sideways_turns(quads: np.ndarray) -> int:
@@ -111,9 +189,38 @@ def sideways_turns(quads: np.ndarray) -> int:
     return 3 if length[vertical].sum() > length[~vertical].sum() else 0
 
 
-def det_scale(box: tuple[int, int, int, int], text_px: float, det: DetConfig) -> float:
-    """Scale so the region's text is ≈ target_text_px tall, within det.max_side on the long side."""
+def det_scale(box: Box, det: DetConfig) -> float:
+    """Scale putting the label's small lines at ≈ target_line_px (line height ≈ long side / label_lines),
+    within [det.min_side, det.max_side] on the long side, never upscaled more than 2×."""
     long_side = max(box[2] - box[0], box[3] - box[1], 1)
-    scale = det.target_text_px / max(text_px, 1.0)
-    scale = min(scale, det.max_side / long_side, 2.0)
-    return max(scale, min(1.0, 64 / long_side))
+    scale = det.target_line_px * det.label_lines / long_side
+    scale = max(scale, min(1.0, det.min_side / long_side))
+    return min(scale, det.max_side / long_side, 2.0)
+
+
+def _bbox(pts: np.ndarray) -> Box:
+    return (
+        int(np.floor(pts[:, 0].min())),
+        int(np.floor(pts[:, 1].min())),
+        int(np.ceil(pts[:, 0].max())),
+        int(np.ceil(pts[:, 1].max())),
+    )
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _gap(a: Box, b: Box) -> float:
+    """Distance between two boxes (0 when they touch or overlap)."""
+    dx = max(0, max(a[0], b[0]) - min(a[2], b[2]))
+    dy = max(0, max(a[1], b[1]) - min(a[3], b[3]))
+    return float(np.hypot(dx, dy))
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    iw = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / max(smaller, 1)

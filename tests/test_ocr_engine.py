@@ -1,0 +1,120 @@
+"""Engine layer: provider selection and its errors, backend table, threads, model checksum failures."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from podocr.config import EngineConfig, ModelsConfig, PodocrConfig
+from podocr.ocr.engine import (
+    BACKENDS,
+    Engine,
+    EngineError,
+    EngineOptions,
+    ShapeProfile,
+    create_engine,
+    ort_providers,
+    relative_error,
+    resolve_threads,
+)
+from podocr.ocr.models import ModelError, Registry, file_path, resolve, store_dir
+from podocr.ocr.pipeline import OcrPipeline
+
+SETS = ["v4", "v5", "v6-tiny", "v6-small"]
+CPU_ONLY = ["CPUExecutionProvider"]
+
+
+@pytest.fixture(scope="module")
+def tiny_det() -> str:
+    return str(resolve(ModelsConfig(set="v6-tiny")).det)
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_cpu_engines_run_every_model_and_report_the_provider_used(set_name):
+    models = resolve(ModelsConfig(set=set_name))
+    cfg = EngineConfig()
+    det = create_engine(models.det, cfg, "det", EngineOptions(intra_op_threads=1))
+    rec = create_engine(models.rec, cfg, "rec", EngineOptions(intra_op_threads=1))
+    assert isinstance(det, Engine) and det.provider == "CPUExecutionProvider" and det.input_name == "x"
+    prob = det.run(np.zeros((2, 3, 64, 96), np.float32))
+    assert prob.shape == (2, 1, 64, 96)
+    out = rec.run(np.zeros((3, 3, models.rec_height, 160), np.float32))
+    assert out.shape[0] == 3 and out.shape[1] == 160 // 8
+    np.testing.assert_allclose(out.sum(axis=2), 1.0, atol=1e-3)  # softmax over the dictionary
+
+
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_missing_gpu_provider_is_a_clear_error_unless_fallback_is_allowed(provider, tiny_det):
+    if provider == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this host has CUDA")
+    with pytest.raises(EngineError, match=rf"engine.provider = '{provider}'.*allow_fallback"):
+        create_engine(tiny_det, EngineConfig(provider=provider), "det")
+    with pytest.warns(RuntimeWarning, match="running on CPU"):
+        engine = create_engine(tiny_det, EngineConfig(provider=provider, allow_fallback=True), "det")
+    assert engine.provider == "CPUExecutionProvider"
+
+
+def test_provider_lists_for_gpu_hosts_carry_our_settings():
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    cfg = EngineConfig(provider="cuda")
+    [(name, opts), cpu] = ort_providers(cfg, "det", EngineOptions(), gpu)
+    assert name == "CUDAExecutionProvider" and cpu == "CPUExecutionProvider"
+    assert opts["cudnn_conv_algo_search"] == "HEURISTIC"  # not ORT's EXHAUSTIVE default
+    profile = ShapeProfile((1, 3, 48, 80), (64, 3, 48, 320), (64, 3, 48, 1600))
+    trt_cfg = EngineConfig(provider="tensorrt", fp16=True)
+    providers = ort_providers(trt_cfg, "rec", EngineOptions(profile=profile, cache_dir="/tmp/podocr-trt"), gpu)
+    trt = providers[0]
+    assert isinstance(trt, tuple) and trt[0] == "TensorrtExecutionProvider"
+    opts = trt[1]
+    assert opts["trt_engine_cache_enable"] and opts["trt_timing_cache_enable"] and opts["trt_fp16_enable"]
+    assert opts["trt_engine_cache_path"] == "/tmp/podocr-trt"
+    assert opts["trt_profile_min_shapes"] == "x:1x3x48x80"
+    assert opts["trt_profile_max_shapes"] == "x:64x3x48x1600"
+    assert [p[0] if isinstance(p, tuple) else p for p in providers[1:]] == gpu[1:]
+    with pytest.raises(EngineError, match="unknown engine.provider"):
+        ort_providers(EngineConfig(provider="tpu"), "det", EngineOptions(), gpu)
+
+
+def test_backend_table_names_backends_and_rejects_unknown(tiny_det):
+    assert set(BACKENDS) >= {"onnxruntime", "torch"}
+    with pytest.raises(EngineError, match="unknown engine.backend 'tflite'"):
+        create_engine(tiny_det, EngineConfig(backend="tflite"), "det")
+
+
+def test_threads_explicit_then_config_then_cores_per_worker():
+    assert resolve_threads(EngineConfig(intra_op_threads=3), EngineOptions(intra_op_threads=1)) == 1
+    assert resolve_threads(EngineConfig(intra_op_threads=3), EngineOptions()) == 3
+    cores = resolve_threads(EngineConfig(), EngineOptions())
+    assert cores >= 1
+    assert resolve_threads(EngineConfig(), EngineOptions(workers_per_host=64)) == 1
+
+
+def test_relative_error():
+    ref = np.ones(10, np.float32)
+    assert relative_error(ref, ref) == 0
+    assert relative_error(ref * 1.1, ref) == pytest.approx(0.1)
+
+
+def test_missing_model_file_is_an_engine_error(tmp_path):
+    with pytest.raises(EngineError, match="model not found"):
+        create_engine(tmp_path / "nope.onnx", EngineConfig(), "rec")
+
+
+def test_pipeline_refuses_a_corrupt_model_naming_the_file(tmp_path):
+    reg = Registry.load()
+    spec = reg.spec("v6-tiny")
+    src = store_dir(ModelsConfig())
+    for key in spec.file_keys():
+        dst = file_path(tmp_path, reg.files[key])
+        dst.parent.mkdir(parents=True)
+        shutil.copyfile(file_path(src, reg.files[key]), dst)
+    bad = file_path(tmp_path, reg.files[spec.det])
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    cfg = PodocrConfig().replace(models__set="v6-tiny", models__store=str(tmp_path))
+    with pytest.raises(ModelError, match=r"v6-tiny-det.*checksum mismatch"):
+        OcrPipeline.from_config(cfg)

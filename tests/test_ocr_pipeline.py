@@ -1,0 +1,167 @@
+"""End-to-end OCR on generated photos with known text, every model family, all four orientations."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageDraw, ImageFont
+
+from podocr.cli import main
+from podocr.config import PodocrConfig
+from podocr.eval.metrics import match_lines, normalise_nospace
+from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.rec import TextRecognizer
+from podocr.types import PageResult
+
+SETS = ["v4", "v5", "v6-tiny", "v6-small"]
+LINES = [
+    "SHIP TO: MARIA GONZALEZ",
+    "4821 WILLOW CREEK RD APT 12",
+    "SPRINGFIELD IL 62704",
+    "TRACKING # 1Z5R89390357567127",
+]
+FONT = ImageFont.load_default(size=30)
+
+
+def render_label(lines: list[str]) -> np.ndarray:
+    img = Image.new("RGB", (760, 70 + 56 * len(lines)), "white")
+    draw = ImageDraw.Draw(img)
+    for i, text in enumerate(lines):
+        draw.text((34, 34 + 56 * i), text, font=FONT, fill=(20, 20, 20))
+    return cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR)
+
+
+def render_photo(quarter_turns: int, seed: int = 0, size: tuple[int, int] = (2400, 1800)) -> np.ndarray:
+    """A label pasted on a noisy cardboard-brown background, turned k×90° clockwise."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    photo = (np.array([70, 120, 170], np.uint8) + rng.integers(0, 25, (h, w, 3))).astype(np.uint8)
+    label = np.ascontiguousarray(np.rot90(render_label(LINES), -quarter_turns))
+    y, x = (h - label.shape[0]) // 2 + 40, (w - label.shape[1]) // 3
+    photo[y : y + label.shape[0], x : x + label.shape[1]] = label
+    return photo
+
+
+def read(page: PageResult) -> list[str]:
+    return [line.text for line in page.lines]
+
+
+@pytest.fixture(scope="module", params=SETS)
+def pipeline(request: pytest.FixtureRequest) -> OcrPipeline:
+    return OcrPipeline.from_config(PodocrConfig().replace(models__set=request.param), intra_op_threads=2)
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[np.ndarray]:
+    return [render_photo(k, seed=k) for k in range(4)]
+
+
+def test_reads_known_lines_in_order_at_every_orientation(pipeline, photos):
+    pages = pipeline.run(photos)
+    assert len(pages) == 4
+    for k, page in enumerate(pages):
+        matches = match_lines(read(page), LINES)
+        assert sum(m.read for m in matches) >= 3, (pipeline.models.name, k, read(page))
+        assert "1Z5R89390357567127" in normalise_nospace("".join(read(page))), read(page)
+        # reading order in the upright label frame: the lines we read keep the label's order
+        order = [m.pred_index for m in matches if m.read]
+        assert order == sorted(order), read(page)
+        assert page.rotation == (0, 270, 180, 90)[k]
+        assert (page.width, page.height) == (2400, 1800)
+        assert set(page.timings) == {"roi", "det", "crop", "cls", "rec"}
+        assert all(v >= 0 for v in page.timings.values()) and page.timings["rec"] > 0
+
+
+def test_quads_are_in_photo_pixels_around_the_printed_text(pipeline, photos):
+    page = pipeline.run(photos[:1])[0]
+    label_x = (2400 - 760) // 3
+    label_y = (1800 - (70 + 56 * len(LINES))) // 2 + 40
+    for line in page.lines:
+        i = next(i for i, t in enumerate(LINES) if normalise_nospace(t)[:8] == normalise_nospace(line.text)[:8])
+        q = np.array(line.quad)
+        center_y = q[:, 1].mean()
+        assert abs(center_y - (label_y + 34 + 56 * i + 15)) < 12, (line.text, q)
+        assert q[0, 0] == pytest.approx(label_x + 34, abs=15)  # TL corner at the text's start
+        assert q[0, 0] < q[1, 0] and q[0, 1] < q[3, 1]  # upright: TL left of TR, above BL
+    assert page.roi is not None
+    x0, y0, x1, y1 = page.roi
+    assert x0 <= label_x + 34 and y0 <= label_y + 34 and x1 >= label_x + 500 and y1 >= label_y + 200
+
+
+@pytest.mark.parametrize("set_name", ["v6-tiny"])
+def test_whole_photo_mode_reads_too(set_name, photos):
+    cfg = PodocrConfig().replace(models__set=set_name, roi__enabled=False)
+    page = OcrPipeline.from_config(cfg, intra_op_threads=2).run(photos[2:3])[0]
+    assert page.roi is None
+    assert sum(m.read for m in match_lines(read(page), LINES)) >= 3, read(page)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> OcrPipeline:
+    return OcrPipeline.from_config(PodocrConfig().replace(models__set="v6-tiny"), intra_op_threads=2)
+
+
+def test_edge_images_give_empty_pages_not_errors(tiny):
+    assert tiny.run([]) == []
+    assert tiny.run_safe([]) == []
+    edge = [
+        np.zeros((1, 1, 3), np.uint8),
+        np.full((7, 300, 3), 255, np.uint8),
+        np.full((4000, 6000, 3), (40, 90, 200), np.uint8),  # big, single colour
+        np.zeros((50, 50), np.uint8),  # grey is accepted
+        np.zeros((64, 64, 4), np.uint8),  # BGRA is accepted
+    ]
+    pages = tiny.run(edge)
+    assert [p.lines for p in pages] == [[]] * 5
+    assert [(p.width, p.height) for p in pages] == [(1, 1), (300, 7), (6000, 4000), (50, 50), (64, 64)]
+
+
+def test_run_safe_isolates_bad_photos(tiny, photos):
+    bad_dtype = np.zeros((10, 10, 3), np.float32)
+    out = tiny.run_safe([photos[0], bad_dtype, "not an image", photos[2]])  # type: ignore[list-item]
+    assert isinstance(out[1], ValueError) and isinstance(out[2], TypeError)
+    for good in (out[0], out[3]):
+        assert isinstance(good, PageResult) and "1Z5R89390357567127" in normalise_nospace(good.full_text)
+    with pytest.raises(ValueError):
+        tiny.run([photos[0], bad_dtype])
+
+
+def test_info_names_models_and_providers(tiny):
+    info = tiny.info()
+    assert info["model_set"] == "v6-tiny" and info["backend"] == "onnxruntime"
+    assert info["providers"] == {"det": "CPUExecutionProvider", "rec": "CPUExecutionProvider", "cls": "CPUExecutionProvider"}
+    assert set(info["sha256"]) == {"v6-tiny-det", "v6-tiny-rec", "v5-cls", "v6-tiny-dict"}
+
+
+def test_recognizer_returns_results_in_input_order_across_width_buckets(tiny):
+    words = ["B12", "MAPLE", "SPRINGFIELD IL 62704", "7", "1Z5R89390357567127", "OAK ST", "APT 12", "NEW YORK NY"]
+    crops = []
+    for w in words:
+        img = Image.new("RGB", (40 + 18 * len(w), 48), "white")
+        ImageDraw.Draw(img).text((12, 8), w, font=FONT, fill="black")
+        crops.append(cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2BGR))
+    small_batches = TextRecognizer(
+        tiny.recognizer.engine, tiny.cfg.rec.__class__(batch_size=3, min_width=80), tiny.recognizer.charset, 48
+    )
+    texts = [t for t, _ in small_batches.recognize(crops)]
+    assert [normalise_nospace(t) for t in texts] == [normalise_nospace(w) for w in words]
+
+
+def test_cli_prints_lines_json_and_annotation(tmp_path, photos):
+    path = tmp_path / "photo.jpg"
+    cv2.imwrite(str(path), photos[1])
+    runner = CliRunner()
+    result = runner.invoke(main, ["ocr", str(path), "--set", "v6-tiny", "--annotate", str(tmp_path / "a.png")])
+    assert result.exit_code == 0, result.output
+    assert "1Z5R89390357567127" in result.output.replace(" ", "") and "rotation 270" in result.output
+    drawn = cv2.imread(str(tmp_path / "a.png"))
+    assert drawn.shape == photos[1].shape and not np.array_equal(drawn, photos[1])
+    result = runner.invoke(main, ["ocr", str(path), "--set", "v6-tiny", "--json"])
+    doc = json.loads(result.output)
+    assert doc["image"] == str(path) and doc["rotation"] == 270 and len(doc["lines"]) >= 3
+    result = runner.invoke(main, ["ocr", str(path), "--set", "nope"])
+    assert result.exit_code != 0 and "unknown model set" in result.output

@@ -194,6 +194,27 @@ def test_photos_failing_for_good_become_fetch_failed_rows_and_the_day_still_comm
     assert committed["counts"]["error_code"][str(ErrorCode.FETCH_FAILED)] == 3
 
 
+@pytest.mark.parametrize(("action", "explicit"), [("403", False), ("503", False), ("403", True)])
+def test_manifest_that_storage_refuses_or_cannot_serve_is_exit_4_not_invalid_input(
+    s3_day: S3Day, proxy: FaultProxy, action: str, explicit: bool
+) -> None:
+    """Access denied or S3 down while looking for the manifest is infrastructure (exit 4: retry later), not
+    "no manifest for the day" (exit 2: the input is wrong, do not retry) — fs.isfile() reads any error as False."""
+    proxy.inject(Fault(action, times=FOREVER, path=rf"^/{s3_day.bucket}/in/manifests/"))
+    cfg = job_config(
+        f"s3://{s3_day.bucket}/in",
+        f"s3://{s3_day.bucket}/out",
+        job__scheduler="synchronous",
+        io__s3_endpoint_url=proxy.endpoint_url,
+    )
+    manifest = f"s3://{s3_day.bucket}/in/manifests/date={DATE}/manifest.csv" if explicit else None
+    error, _ = expect_job_error(cfg, manifest_uri=manifest)
+    assert isinstance(error, InfrastructureError), f"exit {int(error.exit_code)}: {error}"
+    assert "cannot read the manifest" in str(error)
+    assert proxy.count(action=action) >= 1
+    assert not s3_day.fs.exists(s3_day.out)
+
+
 def test_output_that_cannot_be_written_exits_non_zero_and_the_previous_day_stays(
     s3_day: S3Day, cluster: Any, proxy: FaultProxy
 ) -> None:

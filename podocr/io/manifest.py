@@ -82,7 +82,7 @@ def locate(input_uri: str, date: str, io_cfg: IOConfig) -> str:
     """The one `manifest.{csv,parquet,jsonl}` for `date` under `input_uri`; missing or ambiguous is an error."""
     folder = manifest_dir(input_uri, date)
     fs, path = open_fs(folder, io_cfg)
-    found = [f"{folder}/manifest.{ext}" for ext in FORMATS if fs.isfile(f"{path}/manifest.{ext}")]
+    found = [f"{folder}/manifest.{ext}" for ext in FORMATS if _is_file(fs, f"{path}/manifest.{ext}")]
     if not found:
         tried = ", ".join(f"manifest.{ext}" for ext in FORMATS)
         raise ManifestError(f"no manifest for {date}: looked for {tried} in {folder}")
@@ -95,7 +95,7 @@ def read_manifest(uri: str, io_cfg: IOConfig) -> Manifest:
     """Read, hash and validate a manifest; raises ManifestError (bad content) or OSError (storage)."""
     fmt = _format_of(uri)
     fs, path = open_fs(uri, io_cfg)
-    if not fs.isfile(path):
+    if not _is_file(fs, path):
         raise ManifestError(f"manifest not found: {uri}")
     data, sha256 = _read_hashed(fs, path, check_utf8=fmt != "parquet", uri=uri)
     if data.size == 0:
@@ -103,6 +103,15 @@ def read_manifest(uri: str, io_cfg: IOConfig) -> Manifest:
     raw = {"csv": _parse_csv, "jsonl": _parse_jsonl, "parquet": _parse_parquet}[fmt](data, uri)
     table = _validate(raw, uri)
     return Manifest(uri=uri, format=fmt, sha256=sha256, size_bytes=data.size, table=table)
+
+
+def _is_file(fs: Any, path: str) -> bool:
+    """`fs.isfile` that tells "absent" from "could not look": fsspec's isfile returns False on *any* error, so a
+    403 or an S3 outage would read as "no manifest" (exit 2, do not retry) instead of an OSError (exit 4)."""
+    try:
+        return bool(fs.info(path).get("type") == "file")
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _format_of(uri: str) -> str:

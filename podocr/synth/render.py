@@ -294,9 +294,15 @@ def _draw_label(
     rendered = label_mod.render_label(scene, r_label, rng)
     tex = _label_texture(rendered.ink, r_label, rng)
     label_poly = _to_image(h_top, bend, lay.label_to_plane(LABEL_CORNERS_MM))
-    scale = np.float32(r_label)
+    scale, half = np.float32(r_label), np.float32(0.5)
+    # PIL measures from pixel corners (label mm × r), cv2.remap samples at pixel centres: shift half a pixel.
     paste_surface(
-        img, tex, label_poly, h_top, lambda q: lay.plane_to_label(bend.to_texture(q)) * scale, bend.shading
+        img,
+        tex,
+        label_poly,
+        h_top,
+        lambda q: lay.plane_to_label(bend.to_texture(q)) * scale - half,
+        bend.shading,
     )
     mapped = _to_image(h_top, bend, lay.label_to_plane(np.vstack([ln.poly_mm for ln in rendered.lines])))
     lines, xheights = [], []

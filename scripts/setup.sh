@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
+# Extras to install: dev (tests, lint) by default; CI adds torch (PyTorch backend tests, ~5 GB with CUDA libs).
+EXTRAS=${PODOCR_EXTRAS:-dev}
 
 # Debian font packages the synthetic label renderer draws with (podocr/synth/fonts.py lists the same).
 FONT_PKGS="fonts-dejavu-core fonts-dejavu-extra fonts-liberation2 fonts-freefont-ttf fonts-croscore fonts-noto-mono"
@@ -25,13 +27,13 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.podocr-installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "[setup] installing podocr[dev] into $VENV"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp")" != "$EXTRAS" ]; then
+  echo "[setup] installing podocr[$EXTRAS] into $VENV"
   "$VENV/bin/pip" install -q -U pip setuptools wheel
-  "$VENV/bin/pip" install -q -e '.[dev]'
+  "$VENV/bin/pip" install -q -e ".[$EXTRAS]"
   # The CPU peer for benchmarks. --no-deps: it pins opencv-python (GUI build), which would shadow our headless cv2.
   "$VENV/bin/pip" install -q --no-deps rapidocr-onnxruntime==1.4.4 pyyaml six shapely
-  touch "$stamp"
+  echo "$EXTRAS" > "$stamp"
 fi
 
 echo "[setup] pulling pinned models"

@@ -22,7 +22,7 @@ from podocr.io import sink
 from podocr.io.errors import ErrorCode
 from podocr.io.manifest import partition_bounds
 from podocr.job.cache import load_history
-from podocr.job.exitcodes import ExitCode, PartialFailure
+from podocr.job.exitcodes import ExitCode, InfrastructureError, InvalidInput, PartialFailure
 from podocr.job.runner import run_batch
 
 
@@ -197,3 +197,25 @@ def test_resume_refuses_a_changed_manifest(s3_day: dict[str, Any], cluster: Any)
     ) as err:
         run_batch(config(s3_day, cluster), DATE, resume=True, echo=lambda _: None)
     assert getattr(err.value, "exit_code", None) == ExitCode.INVALID_INPUT
+
+
+def test_invalid_manifest_in_s3_exits_2_and_writes_nothing(s3_server: Any, s3_bucket: str) -> None:
+    fs = s3_server.fs()
+    fs.pipe(
+        f"{s3_bucket}/in/manifests/date={DATE}/manifest.csv", b"delivery_id,image_uri\nA,a.jpg\nA,b.jpg\n"
+    )
+    cfg = job_config(
+        f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/out", io__s3_endpoint_url=s3_server.endpoint_url
+    )
+    with pytest.raises(InvalidInput, match="'A' ×2") as err:
+        run_batch(cfg, DATE, echo=lambda _: None)
+    assert err.value.exit_code == ExitCode.INVALID_INPUT
+    fs.invalidate_cache()
+    assert not fs.exists(f"{s3_bucket}/out")
+
+
+def test_unreachable_storage_exits_4(s3_server: Any) -> None:
+    cfg = job_config("s3://bucket/in", "s3://bucket/out", io__s3_endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(InfrastructureError, match="cannot read the manifest") as err:
+        run_batch(cfg, DATE, echo=lambda _: None)
+    assert err.value.exit_code == ExitCode.INFRASTRUCTURE

@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for system in systems:
         acc = per_system[system]
         n = len(samples)
-        photo_s = sorted(acc["photo_s"])
+        photo_s = sorted(acc["photo_s"])  # acc["photo_s"] itself stays in photo order for per_photo
         report["systems"][system] = {
             "info": infos[system],
             "photos_per_s": n / acc["ocr_s"],
@@ -214,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "peak_rss_mb": acc["peak_rss_mb"],
             **score(samples, acc["lines"]),
             **({"stage_s_per_photo": {k: v / n for k, v in acc["stages"].items()}} if acc["stages"] else {}),
+            "per_photo": [
+                {"id": smp.id, "s": sec, "lines": lines}
+                for smp, sec, lines in zip(samples, acc["photo_s"], acc["lines"], strict=True)
+            ],
         }
     if len(systems) == 2:
         p, r = report["systems"]["podocr"], report["systems"]["rapidocr"]

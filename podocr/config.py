@@ -77,7 +77,8 @@ class DetConfig:
 @dataclass
 class ClsConfig:
     enabled: bool = True
-    thresh: float = 0.9
+    thresh: float = 0.9  # with flip_lines: flip a single line whose P(180°) is above this
+    flip_lines: bool = False  # off: per-line flips misread digit strings (6↔9), the page vote is enough
     batch_size: int = 64
     page_lines: int = 8  # lines per region (the widest) whose votes decide 0°/180°; 0 = classify every line
 
@@ -85,7 +86,7 @@ class ClsConfig:
 @dataclass
 class RecConfig:
     height: int = 48
-    min_width: int = 320
+    min_width: int = 80  # no 320-px floor: short lines ("ZONE 5") padded to 320 cost 25% more rec time, same reads
     max_width: int = 1600
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64

@@ -32,7 +32,7 @@ from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
 from podocr.ocr.models import ModelSet, resolve
 from podocr.ocr.rec import CascadeRecognizer, TextRecognizer, crop_quad, load_charset
-from podocr.ocr.roi import ReadPlan, plan_reads, probe_scale, whole_photo_plan
+from podocr.ocr.roi import ReadPlan, plan_reads, probe_scale, sideways_turns, whole_photo_plan
 from podocr.types import PageResult, TextLine
 
 STAGES = ("roi", "det", "crop", "cls", "rec")
@@ -48,7 +48,13 @@ class _Region:
     to_photo: np.ndarray  # 2×3 affine: detection-input px → photo px
     quads: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 2), np.float32))  # photo px
     crops: list[np.ndarray] = field(default_factory=list)
+    extra_turns: int = 0  # sideways text the probe missed: the upright frame is the detection input turned
     flipped: bool = False  # the whole region was read upside down → turned 180°
+
+    @property
+    def rotation(self) -> int:
+        """Clockwise degrees from the photo to the upright reading frame."""
+        return ((self.plan.quarter_turns + self.extra_turns + 2 * self.flipped) % 4) * 90
 
 
 class _StageClock:
@@ -202,7 +208,9 @@ class OcrPipeline:
         with clock.stage("det", work):
             found = self.detector.detect([r.image for r in regions])
             for r, boxes in zip(regions, found, strict=True):
-                r.quads = apply_affine(boxes.quads, r.to_photo) if len(boxes) else r.quads
+                if len(boxes):
+                    r.quads = apply_affine(boxes.quads, r.to_photo)
+                    r.extra_turns = sideways_turns(boxes.quads)
 
     def _crop(self, photos: list[np.ndarray], regions: list[_Region], clock: _StageClock) -> None:
         with clock.stage("crop", _per_page(regions, lambda r: float(len(r.quads)))):
@@ -235,7 +243,7 @@ class OcrPipeline:
                     p = 1.0 - p
                     r.quads = r.quads[:, [2, 3, 0, 1]]
                     r.crops = [rotate90(c, 2) for c in r.crops]
-                for j in idx[p > self.cfg.cls.thresh]:
+                for j in idx[p > self.cfg.cls.thresh] if self.cfg.cls.flip_lines else ():
                     r.quads[j] = r.quads[j][[2, 3, 0, 1]]
                     r.crops[j] = rotate90(r.crops[j], 2)
 
@@ -280,7 +288,7 @@ class OcrPipeline:
                     width=photo.shape[1],
                     height=photo.shape[0],
                     timings=clock.timings[i],
-                    rotation=0 if main is None else ((main.plan.quarter_turns + 2 * main.flipped) % 4) * 90,
+                    rotation=0 if main is None else main.rotation,
                     roi=_union(rois),
                 )
             )
@@ -338,11 +346,15 @@ def _region_image(photo: np.ndarray, plan: ReadPlan) -> tuple[np.ndarray, np.nda
 
 
 def _to_upright(region: _Region, quads: np.ndarray) -> np.ndarray:
-    """Quads in the region's upright frame (detection input, turned 180° if the region was flipped)."""
-    inv = cv2.invertAffineTransform(region.to_photo)
-    pts = apply_affine(quads, inv)
+    """Quads in the region's upright frame: the detection input, turned by `extra_turns`, then 180° if the
+    region was flipped."""
+    pts = apply_affine(quads, cv2.invertAffineTransform(region.to_photo))
+    h, w = region.image.shape[:2]
+    if region.extra_turns:
+        pts = apply_affine(pts, cv2.invertAffineTransform(rotate90_affine(region.extra_turns, w, h)))
+        if region.extra_turns % 2:
+            h, w = w, h
     if region.flipped:
-        h, w = region.image.shape[:2]
         pts = apply_affine(pts, rotate90_affine(2, w, h))
     return pts
 

@@ -26,6 +26,7 @@ from podocr.ocr.det import DetBoxes, limit_scale
 from podocr.ocr.geometry import quad_size
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
+MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,30 +70,38 @@ def plan_reads(
 
 
 def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[tuple[Box, int]]:
-    """Label boxes in probe pixels with their quarter turns, best first (at most roi.max_rois)."""
+    """Label boxes in probe pixels with their quarter turns, best first (at most roi.max_rois).
+
+    Candidates are grown text clusters (with the paper they sit on) and clean paper sheets the probe saw no
+    text on (a small label in a big photo: its lines are too small for the probe). Order: clusters with at
+    least `MIN_LABEL_LINES` lines, then sheets, then the remaining clusters (a few big words of carton print).
+    """
     h, w = probe.shape[:2]
     papers = paper_regions(probe, roi.min_label_frac)
-    if len(boxes) == 0:
-        rect = [p for p in papers if p[1] >= 0.8]
-        return [(_bbox(rect[0][2].reshape(-1, 2)), 0)] if rect else []
+    strong: list[tuple[Box, int]] = []
+    weak: list[tuple[Box, int]] = []
+    if len(boxes):
+        clusters = text_clusters(boxes.quads, (h, w))
+        heights = np.array([quad_size(q)[1] for q in boxes.quads])
+        used: set[int] = set()
+        for i in range(len(clusters)):
+            if i in used:
+                continue
+            members = _grow(i, clusters, boxes.quads, heights, used)
+            pts = boxes.quads[members].reshape(-1, 2)
+            box = _bbox(pts)
+            paper = _paper_around(box, pts, papers, h * w)
+            box = box if paper is None else _union(box, paper)
+            (strong if len(members) >= MIN_LABEL_LINES else weak).append(
+                (box, sideways_turns(boxes.quads[members]))
+            )
+    sheets = [
+        (_bbox(c.reshape(-1, 2)), 0) for area, rect, c in papers if rect >= 0.8 and area <= 0.75 * h * w
+    ]
     out: list[tuple[Box, int]] = []
-    clusters = text_clusters(boxes.quads, (h, w))
-    heights = np.array([quad_size(q)[1] for q in boxes.quads])
-    used: set[int] = set()
-    for i, seed in enumerate(clusters):
-        if len(out) >= roi.max_rois or i in used:
-            continue
-        if out and len(seed) < max(2, 0.5 * len(clusters[0])):
-            break
-        members = _grow(i, clusters, boxes.quads, heights, used)
-        pts = boxes.quads[members].reshape(-1, 2)
-        box = _bbox(pts)
-        paper = _paper_around(box, pts, papers, h * w)
-        if paper is not None:
-            box = _union(box, paper)
-        if any(_overlap(box, b) > 0.5 for b, _ in out):
-            continue
-        out.append((box, sideways_turns(boxes.quads[members])))
+    for box, turns in strong + sheets + weak:
+        if len(out) < roi.max_rois and not any(_overlap(box, b) > 0.5 for b, _ in out):
+            out.append((box, turns))
     return out
 
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from podocr.cli import main
 from podocr.synth import generate, load_labels
 
-# Seed 10's first six photos: UPS, FedEx (manifest mismatch), FedEx, a box with no label, USPS (mismatch),
-# Amazon turned ~90°: every truth class of the verification table and four carriers.
+# Seed 10's first six photos cover four carriers, a box with no label, a label turned ~90° and planted
+# manifest mismatches; the truth counts below are read from labels.jsonl, not assumed.
 SEED, N = 10, 6
 TOP_KEYS = {
     "line_recall",
@@ -84,10 +84,15 @@ def test_pipeline_reads_the_photos(bench: Path, tmp_path: Path) -> None:
     assert report["images_per_s"] > 0 and report["ocr_extract_s"] > 0
     # extraction ran on every photo, and every photo has a manifest row: all six are in the confusion table
     assert report["n_verified"] == N
+    labels = load_labels(str(bench))
+    no_label = [i for i, r in enumerate(labels) if r["carrier"] == "none"]
+    planted = sum(1 for r in labels if r["carrier"] != "none" and r["expected_matches"] is False)
     table = report["verification_confusion"]
-    assert sum(table["mismatch"].values()) == 2 and sum(table["no-label"].values()) == 1
+    assert planted >= 1 and len(no_label) >= 1  # the seed must keep covering both classes
+    assert sum(table["mismatch"].values()) == planted and sum(table["no-label"].values()) == len(no_label)
     assert report["tracking_extracted_accuracy"] is not None
-    assert len(report["photos"]) == N and report["photos"][3]["buckets"]["photo"] == "hard-negative"
+    assert len(report["photos"]) == N
+    assert all(report["photos"][i]["buckets"]["photo"] == "hard-negative" for i in no_label)
 
 
 def test_limit_and_missing_folder(bench: Path, tmp_path: Path) -> None:

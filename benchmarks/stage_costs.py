@@ -63,12 +63,26 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = {"engine.intra_op_threads": args.threads, "models.set": args.model_set}
     cfg = PodocrConfig.load(overrides=overrides)
     pipeline = OcrPipeline.from_config(cfg, intra_op_threads=args.threads)
-    timed = {"det": TimedEngine(pipeline.detector.engine), "rec": TimedEngine(pipeline.recognizer.engine)}
-    pipeline.detector.engine = timed["det"]
-    pipeline.recognizer.engine = timed["rec"]
+    # Every model call is timed under its role: the probe detector counts as det, both recognisers of a
+    # cascade (rec.fast_set) as rec; TimedEngine.calls of one role are pooled.
+    from podocr.ocr.rec import CascadeRecognizer
+
+    holders: list[tuple[str, Any]] = [("det", pipeline.detector)]
+    if pipeline.probe_detector is not pipeline.detector:
+        holders.append(("det", pipeline.probe_detector))
+    rec = pipeline.recognizer
+    holders += [
+        ("rec", r) for r in ((rec.fast, rec.strong) if isinstance(rec, CascadeRecognizer) else (rec,))
+    ]
     if pipeline.classifier is not None:
-        timed["cls"] = TimedEngine(pipeline.classifier.engine)
-        pipeline.classifier.engine = timed["cls"]
+        holders.append(("cls", pipeline.classifier))
+    timed: dict[str, TimedEngine] = {}
+    for role, holder in holders:
+        engine = TimedEngine(holder.engine)
+        holder.engine = engine
+        if role in timed:
+            engine.calls = timed[role].calls  # one shared list per role
+        timed[role] = engine
 
     decode_s = decode_cpu = pipeline_cpu = 0.0
     stage_s: dict[str, float] = defaultdict(float)

@@ -36,6 +36,7 @@ class EngineConfig:
     device_id: int = 0
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
+    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it ever served: with varying shapes, +0.5 GB
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
@@ -91,7 +92,7 @@ class RecConfig:
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64
     drop_score: float = 0.5
-    fast_set: str = ""  # read every line first with this set's (faster) recogniser ("" = off) ...
+    fast_set: str = "v6-tiny"  # read every line first with this set's (faster) recogniser ("" = off) ...
     recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
 
 

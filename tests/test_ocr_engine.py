@@ -60,12 +60,14 @@ def test_missing_gpu_provider_is_a_clear_error_unless_fallback_is_allowed(provid
 def test_provider_lists_for_gpu_hosts_carry_our_settings():
     gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
     cfg = EngineConfig(provider="cuda")
-    [(name, opts), cpu] = ort_providers(cfg, "det", EngineOptions(), gpu)
-    assert name == "CUDAExecutionProvider" and cpu == "CPUExecutionProvider"
-    assert opts["cudnn_conv_algo_search"] == "HEURISTIC"  # not ORT's EXHAUSTIVE default
+    cuda, cpu = ort_providers(cfg, "det", EngineOptions(), gpu)
+    assert isinstance(cuda, tuple) and cuda[0] == "CUDAExecutionProvider" and cpu == "CPUExecutionProvider"
+    assert cuda[1]["cudnn_conv_algo_search"] == "HEURISTIC"  # not ORT's EXHAUSTIVE default
     profile = ShapeProfile((1, 3, 48, 80), (64, 3, 48, 320), (64, 3, 48, 1600))
     trt_cfg = EngineConfig(provider="tensorrt", fp16=True)
-    providers = ort_providers(trt_cfg, "rec", EngineOptions(profile=profile, cache_dir="/tmp/podocr-trt"), gpu)
+    providers = ort_providers(
+        trt_cfg, "rec", EngineOptions(profile=profile, cache_dir="/tmp/podocr-trt"), gpu
+    )
     trt = providers[0]
     assert isinstance(trt, tuple) and trt[0] == "TensorrtExecutionProvider"
     opts = trt[1]
@@ -74,13 +76,13 @@ def test_provider_lists_for_gpu_hosts_carry_our_settings():
     assert opts["trt_profile_min_shapes"] == "x:1x3x48x80"
     assert opts["trt_profile_max_shapes"] == "x:64x3x48x1600"
     assert [p[0] if isinstance(p, tuple) else p for p in providers[1:]] == gpu[1:]
-    with pytest.raises(EngineError, match="unknown engine.provider"):
+    with pytest.raises(EngineError, match=r"unknown engine\.provider"):
         ort_providers(EngineConfig(provider="tpu"), "det", EngineOptions(), gpu)
 
 
 def test_backend_table_names_backends_and_rejects_unknown(tiny_det):
     assert set(BACKENDS) >= {"onnxruntime", "torch"}
-    with pytest.raises(EngineError, match="unknown engine.backend 'tflite'"):
+    with pytest.raises(EngineError, match=r"unknown engine\.backend 'tflite'"):
         create_engine(tiny_det, EngineConfig(backend="tflite"), "det")
 
 

@@ -25,7 +25,9 @@ from podocr.ocr.rec import crop_quad, ctc_greedy_decode, resize_to_height
 
 
 # ---- DB post-processing ------------------------------------------------------------------------------------
-def _prob_map(shape: tuple[int, int], rects: list[tuple[int, int, int, int]], value: float = 0.9) -> np.ndarray:
+def _prob_map(
+    shape: tuple[int, int], rects: list[tuple[int, int, int, int]], value: float = 0.9
+) -> np.ndarray:
     prob = np.zeros(shape, np.float32)
     for x0, y0, x1, y1 in rects:
         prob[y0:y1, x0:x1] = value
@@ -52,7 +54,9 @@ def test_closed_form_unclip_matches_pyclipper_polygon_offset():
     rect = [(0, 0), (w, 0), (w, h), (0, h)]
     d = w * h * ratio / (2 * (w + h))
     off = pyclipper.PyclipperOffset()
-    off.AddPath([(round(x * 100), round(y * 100)) for x, y in rect], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    off.AddPath(
+        [(round(x * 100), round(y * 100)) for x, y in rect], pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON
+    )
     grown = np.array(off.Execute(d * 100)[0], np.float32) / 100
     (_, _), (gw, gh), _ = cv2.minAreaRect(grown)
     assert sorted([gw, gh]) == pytest.approx(sorted([w + 2 * d, h + 2 * d]), abs=0.05)

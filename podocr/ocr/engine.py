@@ -222,6 +222,7 @@ def create_ort_engine(
     so.intra_op_num_threads = resolve_threads(engine_cfg, options)
     so.inter_op_num_threads = max(1, engine_cfg.inter_op_threads)
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.enable_cpu_mem_arena = engine_cfg.cpu_mem_arena
     so.log_severity_level = 3
     providers = ort_providers(engine_cfg, role, options, ort.get_available_providers(), model_path)
     try:

@@ -186,7 +186,7 @@ class OcrPipeline:
         if roi.enabled:
             with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(photos)}):
                 scales = [probe_scale(p.shape[0], p.shape[1], roi.probe_side) for p in photos]
-                probes = [_resize(p, s) for p, s in zip(photos, scales, strict=True)]
+                probes = [_probe_image(p, s) for p, s in zip(photos, scales, strict=True)]
             with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(probes)}):
                 found = self.probe_detector.detect(probes)
                 plans = [
@@ -333,6 +333,18 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     h, w = image.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+
+
+def _probe_image(photo: np.ndarray, scale: float) -> np.ndarray:
+    """The probe: area-averaged from a strided view when shrinking a lot (a 12-MP photo costs ~4× less than
+    a full INTER_AREA pass, and the probe only has to find the label)."""
+    step = int(0.5 / scale) if scale < 0.5 else 1
+    view = photo[::step, ::step] if step > 1 else photo
+    h, w = photo.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == (view.shape[1], view.shape[0]):
+        return view
+    return cv2.resize(view, size, interpolation=cv2.INTER_AREA)
 
 
 def _region_image(photo: np.ndarray, plan: ReadPlan) -> tuple[np.ndarray, np.ndarray]:

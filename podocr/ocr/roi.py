@@ -27,6 +27,7 @@ from podocr.ocr.geometry import quad_size
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label
+PAPER_REACH = 0.5  # a text region grows toward its paper by at most this share of its size per side
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +53,9 @@ def plan_reads(
     probe: np.ndarray, boxes: DetBoxes, scale: float, height: int, width: int, roi: RoiConfig, det: DetConfig
 ) -> list[ReadPlan]:
     """Read plans for one photo from its probe image and the probe's boxes (`scale` = probe px per photo px)."""
-    regions = label_regions(probe, boxes, roi)
     plans = []
-    for box, turns in regions:
-        x0, y0, x1, y1 = (v / scale for v in box)
+    for region in label_regions(probe, boxes, roi):
+        x0, y0, x1, y1 = (v / scale for v in region.box)
         if (x1 - x0) * (y1 - y0) < roi.min_label_frac * height * width:
             continue
         pad = roi.pad_frac * max(x1 - x0, y1 - y0)
@@ -65,12 +65,22 @@ def plan_reads(
             int(min(width, np.ceil(x1 + pad))),
             int(min(height, np.ceil(y1 + pad))),
         )
-        plans.append(ReadPlan(photo_box, turns, det_scale(photo_box, det), True))
+        scale_det = det_scale(photo_box, region.label_side / scale, det)
+        plans.append(ReadPlan(photo_box, region.turns, scale_det, True))
     return plans or [whole_photo_plan(height, width, det)]
 
 
-def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[tuple[Box, int]]:
-    """Label boxes in probe pixels with their quarter turns, best first (at most roi.max_rois).
+@dataclass(frozen=True, slots=True)
+class LabelRegion:
+    """A probable label in probe pixels: crop box, quarter turns, and the label size to scale by."""
+
+    box: Box
+    turns: int
+    label_side: float
+
+
+def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[LabelRegion]:
+    """Probable labels, best first (at most roi.max_rois).
 
     Candidates are grown text clusters (with the paper they sit on) and clean paper sheets the probe saw no
     text on (a small label in a big photo: its lines are too small for the probe). Order: clusters with at
@@ -78,8 +88,8 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[tu
     """
     h, w = probe.shape[:2]
     papers = paper_regions(probe, roi.min_label_frac)
-    strong: list[tuple[Box, int]] = []
-    weak: list[tuple[Box, int]] = []
+    strong: list[LabelRegion] = []
+    weak: list[LabelRegion] = []
     if len(boxes):
         clusters = text_clusters(boxes.quads, (h, w))
         heights = np.array([quad_size(q)[1] for q in boxes.quads])
@@ -89,19 +99,20 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[tu
                 continue
             members = _grow(i, clusters, boxes.quads, heights, used)
             pts = boxes.quads[members].reshape(-1, 2)
-            box = _bbox(pts)
-            paper = _paper_around(box, pts, papers, h * w)
-            box = box if paper is None else _union(box, paper)
-            (strong if len(members) >= MIN_LABEL_LINES else weak).append(
-                (box, sideways_turns(boxes.quads[members]))
-            )
-    sheets = [
-        (_bbox(c.reshape(-1, 2)), 0) for area, rect, c in papers if rect >= 0.8 and area <= 0.75 * h * w
-    ]
-    out: list[tuple[Box, int]] = []
-    for box, turns in strong + sheets + weak:
-        if len(out) < roi.max_rois and not any(_overlap(box, b) > 0.5 for b, _ in out):
-            out.append((box, turns))
+            text = _bbox(pts)
+            paper = _paper_around(probe, text, pts)
+            box = text if paper is None else _union(text, paper)
+            region = LabelRegion(box, sideways_turns(boxes.quads[members]), _long_side(box))
+            (strong if len(members) >= MIN_LABEL_LINES else weak).append(region)
+    sheets = []
+    for area, rect, contour in papers:
+        if rect >= 0.8 and area <= 0.75 * h * w:
+            box = _bbox(contour.reshape(-1, 2))
+            sheets.append(LabelRegion(box, 0, _long_side(box)))
+    out: list[LabelRegion] = []
+    for region in strong + sheets + weak:
+        if len(out) < roi.max_rois and not any(_overlap(region.box, o.box) > 0.5 for o in out):
+            out.append(region)
     return out
 
 
@@ -174,20 +185,37 @@ def paper_regions(probe: np.ndarray, min_frac: float) -> list[tuple[float, float
     return out
 
 
-def _paper_around(
-    box: Box, pts: np.ndarray, papers: list[tuple[float, float, np.ndarray]], frame_area: int
-) -> Box | None:
-    """The paper blob holding most of the text: taken when it is clearly a sheet (rectangular and not most
-    of the frame), or when it is not much bigger than the text itself; otherwise it is a bright floor."""
-    text_area = max((box[2] - box[0]) * (box[3] - box[1]), 1)
-    for area, rect, contour in papers:
-        inside = sum(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in pts)
-        if inside >= 0.5 * len(pts):
-            pbox = _bbox(contour.reshape(-1, 2))
-            sheet = rect >= 0.75 and area <= 0.75 * frame_area
-            snug = rect >= 0.6 and (pbox[2] - pbox[0]) * (pbox[3] - pbox[1]) <= 3 * text_area
-            return pbox if sheet or snug else None
-    return None
+def _paper_around(probe: np.ndarray, box: Box, pts: np.ndarray) -> Box | None:
+    """The text box grown onto the bright paper around it, by at most `PAPER_REACH` of its size per side.
+
+    Local, not global: within a window around the text, the darkest channel (white paper is bright in all
+    three, cardboard, wood and grass are not) is split by Otsu, and the bright blob under the text is the
+    label. The reach limit keeps a label on a white mailer (whose 'paper' is the whole mailer) label-sized.
+    """
+    h, w = probe.shape[:2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    rx, ry = PAPER_REACH * bw, PAPER_REACH * bh
+    x0, y0 = int(max(0, box[0] - 1.2 * rx)), int(max(0, box[1] - 1.2 * ry))
+    x1, y1 = int(min(w, box[2] + 1.2 * rx)), int(min(h, box[3] + 1.2 * ry))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    dark = np.ascontiguousarray(probe[y0:y1, x0:x1].min(axis=2))
+    _, mask = cv2.threshold(dark, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = max(3, round(0.06 * max(bw, bh))) | 1  # closes text and thin rules, not the gap to the floor
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    n, labels = cv2.connectedComponents(mask)
+    inside = np.clip(np.round(pts - [x0, y0]).astype(int), 0, [x1 - x0 - 1, y1 - y0 - 1])
+    votes = np.bincount(labels[inside[:, 1], inside[:, 0]], minlength=n)
+    votes[0] = 0
+    if votes.max() < 0.5 * len(pts):
+        return None
+    ys, xs = np.nonzero(labels == int(votes.argmax()))
+    return (
+        int(max(x0 + xs.min(), box[0] - rx)),
+        int(max(y0 + ys.min(), box[1] - ry)),
+        int(min(x0 + xs.max() + 1, box[2] + rx)),
+        int(min(y0 + ys.max() + 1, box[3] + ry)),
+    )
 
 
 def sideways_turns(quads: np.ndarray) -> int:
@@ -198,11 +226,11 @@ def sideways_turns(quads: np.ndarray) -> int:
     return 3 if length[vertical].sum() > length[~vertical].sum() else 0
 
 
-def det_scale(box: Box, det: DetConfig) -> float:
-    """Scale putting the label's small lines at ≈ target_line_px (line height ≈ long side / label_lines),
-    within [det.min_side, det.max_side] on the long side, never upscaled more than 2×."""
+def det_scale(box: Box, label_side: float, det: DetConfig) -> float:
+    """Scale putting the label's small lines at ≈ target_line_px (line height ≈ label side / label_lines),
+    within [det.min_side, det.max_side] on the crop's long side, never upscaled more than 2×."""
     long_side = max(box[2] - box[0], box[3] - box[1], 1)
-    scale = det.target_line_px * det.label_lines / long_side
+    scale = det.target_line_px * det.label_lines / max(label_side, 1.0)
     scale = max(scale, min(1.0, det.min_side / long_side))
     return min(scale, det.max_side / long_side, 2.0)
 
@@ -214,6 +242,10 @@ def _bbox(pts: np.ndarray) -> Box:
         int(np.ceil(pts[:, 0].max())),
         int(np.ceil(pts[:, 1].max())),
     )
+
+
+def _long_side(box: Box) -> float:
+    return float(max(box[2] - box[0], box[3] - box[1]))
 
 
 def _union(a: Box, b: Box) -> Box:

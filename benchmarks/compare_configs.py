@@ -1,0 +1,98 @@
+"""Paired comparison of podocr configurations (model sets, knobs) on the same photos, same process.
+
+    .venv/bin/python benchmarks/compare_configs.py --data data/bench300 --limit 90 \\
+        --config "models.set=v4" --config "models.set=v6-small rec.fast_set=v6-tiny"
+
+Every configuration reads each chunk of `--batch` photos in turn, alternating the order chunk by chunk, so
+background load on a shared machine hits them alike; wall time per photo and the per-stage split come from
+the same runs. Scoring is the one in cpu_throughput.py (podocr.eval.metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cpu_throughput import score  # sibling script (benchmarks/ is not a package)
+
+
+def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = all cores)")
+    ap.add_argument("--config", action="append", required=True, help='space-separated "section.key=value"')
+    args = ap.parse_args(argv)
+
+    import os
+
+    import cv2
+
+    from podocr.config import PodocrConfig
+    from podocr.eval.dataset import load_dataset
+    from podocr.ocr.pipeline import OcrPipeline
+
+    threads = args.threads or (os.cpu_count() or 1)
+    pipes = []
+    for spec in args.config:
+        overrides = dict(kv.split("=", 1) for kv in spec.split())
+        pipes.append(
+            OcrPipeline.from_config(PodocrConfig.load(overrides=overrides), intra_op_threads=threads)
+        )
+    samples = load_dataset(args.data, limit=args.limit)
+    lines: list[list[list[str]]] = [[] for _ in pipes]
+    wall = [0.0] * len(pipes)
+    stages: list[Counter[str]] = [Counter() for _ in pipes]
+    for n in range(0, len(samples), args.batch):
+        chunk = samples[n : n + args.batch]
+        images = [_read(cv2, s.image) for s in chunk]
+        order = range(len(pipes)) if (n // args.batch) % 2 == 0 else reversed(range(len(pipes)))
+        for k in order:
+            t0 = time.perf_counter()
+            pages = pipes[k].run(images)
+            wall[k] += time.perf_counter() - t0
+            lines[k].extend([ln.text for ln in p.lines] for p in pages)
+            for p in pages:
+                stages[k].update(p.timings)
+        print(f"\r{min(n + args.batch, len(samples))}/{len(samples)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    rows = []
+    n = len(samples)
+    for k, spec in enumerate(args.config):
+        rows.append(
+            {
+                "config": spec,
+                "photos_per_s": n / wall[k],
+                "stage_s_per_photo": {st: v / n for st, v in stages[k].items()},
+                **score(samples, lines[k]),
+            }
+        )
+    print(f"{n} photos from {args.data}, {threads} threads")
+    print(f"{'config':58} {'recall':>7} {'track':>7} {'ph/s':>6}  stages s/photo; recall by rotation")
+    for r in rows:
+        st = " ".join(f"{k} {v:.3f}" for k, v in r["stage_s_per_photo"].items())
+        rot = " ".join(f"{k} {v:.2f}" for k, v in r["line_recall_by_rotation"].items())
+        print(
+            f"{r['config'][:58]:58} {r['line_recall']:7.3f} {r['tracking_accuracy']:7.3f} "
+            f"{r['photos_per_s']:6.2f}  {st}; {rot}"
+        )
+    return rows
+
+
+def _read(cv2: Any, path: Path) -> Any:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise SystemExit(f"{path}: cannot decode")
+    return image
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,10 @@
 Each system runs in its own worker process (so each one's peak RSS is its own) and the parent hands both
 workers the same chunk of photos in turn, alternating who goes first, so background load hits both alike.
 Each worker decodes its photos itself (decode time is reported separately and excluded from OCR photos/s).
-podocr gets a chunk as one batch (`--batch` photos, like a job partition's OCR call); RapidOCR, which takes
-one image per call, runs with its defaults: `RapidOCR()(img)`.
+podocr gets a chunk as one batch (`--batch` photos, like a job partition's OCR call), by default split over
+as many threads as cores with single-threaded model calls (`engine.batch_threads`; same process, same cores);
+RapidOCR, which takes one image per call, runs with its defaults: `RapidOCR()(img)` (ORT threads = all cores).
+`--podocr-procs 2` deals each chunk to two podocr processes instead, as the Dask job runs on a 2-core host.
 
 Scoring (podocr.eval.metrics, the same rule as the peer reference numbers): a ground-truth line counts as
 read when some predicted line is within normalised CER ≤ 0.1 of it, spaces ignored; tracking accuracy = the
@@ -130,12 +132,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--batch", type=int, default=8, help="photos per podocr call (and per alternation chunk)")
-    ap.add_argument("--threads", type=int, default=0, help="podocr intra-op threads (0 = all cores)")
+    ap.add_argument("--threads", type=int, default=1, help="podocr intra-op threads per model call")
+    ap.add_argument(
+        "--batch-threads",
+        type=int,
+        default=0,
+        help="podocr engine.batch_threads: each batch split over this many threads (0 = cores / --threads)",
+    )
     ap.add_argument("--set", dest="model_set", default=None, help="podocr model set (default: config)")
     ap.add_argument(
         "-o", "--option", action="append", default=[], help="podocr config override section.key=value"
     )
     ap.add_argument("--only", choices=SYSTEMS, default=None, help="run one system only")
+    ap.add_argument(
+        "--podocr-procs",
+        type=int,
+        default=1,
+        help="podocr worker processes sharing each chunk (cores split between them), as the Dask job runs",
+    )
     ap.add_argument("--json", dest="json_out", default=None, help="write the full report here")
     args = ap.parse_args(argv)
 
@@ -145,18 +159,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     overrides: dict[str, Any] = dict(kv.split("=", 1) for kv in args.option)
     if args.model_set:
         overrides["models.set"] = args.model_set
-    options = {"overrides": overrides, "threads": args.threads or (os.cpu_count() or 1)}
+    procs = max(1, args.podocr_procs)
+    threads = max(1, args.threads)
+    batch_threads = args.batch_threads or max(1, (os.cpu_count() or 1) // procs // threads)
+    overrides.setdefault("engine.batch_threads", batch_threads)
+    options = {"overrides": overrides, "threads": threads}
     systems = [args.only] if args.only else list(SYSTEMS)
 
     ctx = mp.get_context("spawn")
-    workers: dict[str, tuple[Any, Connection]] = {}
+    workers: dict[str, list[tuple[Any, Connection]]] = {}
     infos: dict[str, Any] = {}
     for system in systems:
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(system, child, options), daemon=True)
-        proc.start()
-        infos[system] = parent.recv()["info"]
-        workers[system] = (proc, parent)
+        workers[system] = []
+        for _ in range(procs if system == "podocr" else 1):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(system, child, options), daemon=True)
+            proc.start()
+            infos[system] = parent.recv()["info"]
+            workers[system].append((proc, parent))
+    if "podocr" in infos:
+        infos["podocr"].update(processes=procs, intra_op_threads=threads, batch_threads=batch_threads)
 
     per_system: dict[str, dict[str, Any]] = {
         s: {
@@ -174,14 +196,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         paths = [str(s.image) for s in chunk]
         order = systems if n % 2 == 0 else systems[::-1]
         for system in order:
-            conn = workers[system][1]
-            conn.send(paths)
-            rep = conn.recv()
+            # the chunk is dealt round-robin to the system's processes; its wall time counts, minus decode
+            conns = [conn for _, conn in workers[system]]
+            parts = [paths[k :: len(conns)] for k in range(len(conns))]
+            t0 = time.perf_counter()
+            for conn, part in zip(conns, parts, strict=True):
+                conn.send(part)
+            reps = [conn.recv() for conn in conns]
+            wall = time.perf_counter() - t0
             acc = per_system[system]
-            acc["decode_s"] += rep["decode_s"]
-            acc["ocr_s"] += rep["ocr_s"]
-            acc["peak_rss_mb"] = max(acc["peak_rss_mb"], rep["peak_rss_mb"])
-            for photo in rep["photos"]:
+            decode = max(rep["decode_s"] for rep in reps)
+            acc["decode_s"] += decode
+            acc["ocr_s"] += wall - decode
+            acc["peak_rss_mb"] = max(acc["peak_rss_mb"], sum(rep["peak_rss_mb"] for rep in reps))
+            ordered = [None] * len(paths)
+            for k, rep in enumerate(reps):
+                for j, photo in enumerate(rep["photos"]):
+                    ordered[k + j * len(conns)] = photo
+            for photo in ordered:
+                assert photo is not None
                 acc["photo_s"].append(photo["s"])
                 acc["lines"].append(photo["lines"])
                 for stage, sec in photo.get("timings", {}).items():
@@ -189,9 +222,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         done = (n + 1) * args.batch
         print(f"\r{min(done, len(samples))}/{len(samples)} photos", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    for proc, conn in workers.values():
-        conn.send(None)
-        proc.join(30)
+    for pool in workers.values():
+        for proc, conn in pool:
+            conn.send(None)
+            proc.join(30)
 
     report: dict[str, Any] = {
         "data": str(args.data),

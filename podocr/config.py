@@ -36,7 +36,8 @@ class EngineConfig:
     device_id: int = 0
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
-    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it ever served: with varying shapes, +0.5 GB
+    batch_threads: int = 1  # split each OCR batch over this many threads (use with intra_op_threads = 1)
+    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: +0.5 GB with varying shapes
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
@@ -59,6 +60,7 @@ class RoiConfig:
 
 @dataclass
 class DetConfig:
+    set: str = ""  # model set whose detector reads the label crops ("" = models.set's own)
     limit_side: int = 960
     limit_type: str = "max"  # max: long side ≤ limit; min: short side ≥ limit
     target_line_px: float = 12.0  # resolution policy: scale a label crop so its small lines are ≈ this tall
@@ -87,13 +89,14 @@ class ClsConfig:
 @dataclass
 class RecConfig:
     height: int = 48
-    min_width: int = 80  # no 320-px floor: short lines ("ZONE 5") padded to 320 cost 25% more rec time, same reads
+    min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") to 320 cost 25% rec time
     max_width: int = 1600
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64
     drop_score: float = 0.5
     fast_set: str = "v6-tiny"  # read every line first with this set's (faster) recogniser ("" = off) ...
     recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
+    recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off)
 
 
 @dataclass

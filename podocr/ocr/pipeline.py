@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from podocr.config import PodocrConfig
+from podocr.config import DetConfig, PodocrConfig
 from podocr.ocr.batching import round_up
 from podocr.ocr.cls import CLS_SHAPE, LineClassifier
-from podocr.ocr.det import TextDetector
+from podocr.ocr.det import MODEL_STRIDE, TextDetector
 from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
 from podocr.ocr.models import ModelSet, resolve
@@ -107,11 +108,16 @@ class OcrPipeline:
         rec: TextRecognizer | CascadeRecognizer = strong
         if cfg.rec.fast_set and cfg.rec.fast_set != models.name:
             fast = resolve(dataclasses.replace(cfg.models, set=cfg.rec.fast_set))
-            rec = CascadeRecognizer(recognizer(fast, "rec"), strong, cfg.rec.recheck_below)
+            rec = CascadeRecognizer(
+                recognizer(fast, "rec"), strong, cfg.rec.recheck_below, cfg.rec.recheck_digits
+            )
         classifier = None
         if cfg.cls.enabled and models.cls is not None:
             classifier = LineClassifier(engine("cls", models.cls), cfg.cls)
-        detector = TextDetector(engine("det", models.det), cfg.det, models.det_norm)
+        dm = models
+        if cfg.det.set and cfg.det.set != models.name:
+            dm = resolve(dataclasses.replace(cfg.models, set=cfg.det.set))
+        detector = TextDetector(engine("det", dm.det), cfg.det, dm.det_norm)
         probe = None
         if cfg.roi.enabled and cfg.roi.probe_set and cfg.roi.probe_set != models.name:
             ps = resolve(dataclasses.replace(cfg.models, set=cfg.roi.probe_set))
@@ -167,8 +173,25 @@ class OcrPipeline:
         return out
 
     def run(self, images: list[np.ndarray]) -> list[PageResult]:
-        """OCR a batch of BGR uint8 photos; one PageResult per input, in order. Raises on any failure."""
+        """OCR a batch of BGR uint8 photos; one PageResult per input, in order. Raises on any failure.
+
+        With `engine.batch_threads` = k > 1 the batch is dealt into k parts run on k threads at once: ONNX
+        Runtime and OpenCV release the GIL, and k single-threaded model calls on k cores beat one call
+        spread over k cores by intra-op threads (these tensors are too small to split well).
+        """
         photos = [as_bgr(img) for img in images]
+        k = min(self.cfg.engine.batch_threads, len(photos))
+        if k <= 1:
+            return self._run_batch(photos)
+        parts = [photos[i::k] for i in range(k)]
+        with ThreadPoolExecutor(k, thread_name_prefix="podocr-ocr") as pool:
+            done = list(pool.map(self._run_batch, parts))
+        out: list[PageResult | None] = [None] * len(photos)
+        for i, pages in enumerate(done):
+            out[i::k] = pages
+        return [p for p in out if p is not None]
+
+    def _run_batch(self, photos: list[np.ndarray]) -> list[PageResult]:
         if not photos:
             return []
         clock = _StageClock(len(photos))
@@ -199,7 +222,7 @@ class OcrPipeline:
         with clock.stage("roi", {i: float(sum(pl.scale**2 for pl in ps)) for i, ps in enumerate(plans)}):
             for page, (photo, page_plans) in enumerate(zip(photos, plans, strict=True)):
                 for plan in page_plans:
-                    image, to_photo = _region_image(photo, plan)
+                    image, to_photo = _region_image(photo, plan, det_step(det))
                     regions.append(_Region(page, plan, image, to_photo))
         return regions
 
@@ -327,12 +350,9 @@ def as_bgr(image: Any) -> np.ndarray:
     return image
 
 
-def _resize(image: np.ndarray, scale: float) -> np.ndarray:
-    if abs(scale - 1.0) < 1e-3:
-        return image
-    h, w = image.shape[:2]
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+def det_step(det: DetConfig) -> int:
+    """Detection inputs are sized in multiples of this (the bucket step, at least the model stride)."""
+    return max(MODEL_STRIDE, round_up(det.bucket_step, MODEL_STRIDE))
 
 
 def _probe_image(photo: np.ndarray, scale: float) -> np.ndarray:
@@ -347,13 +367,20 @@ def _probe_image(photo: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(view, size, interpolation=cv2.INTER_AREA)
 
 
-def _region_image(photo: np.ndarray, plan: ReadPlan) -> tuple[np.ndarray, np.ndarray]:
-    """Crop → scale → turn; and the affine taking detection-input px back to photo px."""
+def _region_image(photo: np.ndarray, plan: ReadPlan, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Crop → scale → turn; and the affine taking detection-input px back to photo px.
+
+    Each side is scaled to the nearest multiple of `step` (the detector's shape bucket) instead of being
+    padded up to it: a few percent of anisotropy costs DB nothing, padding cost up to 15 % more pixels.
+    """
     x0, y0, x1, y1 = plan.box
-    scaled = _resize(photo[y0:y1, x0:x1], plan.scale)
-    sh, sw = scaled.shape[:2]
-    sx, sy = (x1 - x0) / sw, (y1 - y0) / sh  # exact per-axis scale after rounding
-    to_crop = np.array([[sx, 0, x0], [0, sy, y0]], np.float64)
+    w, h = x1 - x0, y1 - y0
+    sw = max(step, round(w * plan.scale / step) * step)
+    sh = max(step, round(h * plan.scale / step) * step)
+    crop = photo[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if sw * sh < w * h else cv2.INTER_LINEAR
+    scaled = crop if (sw, sh) == (w, h) else cv2.resize(crop, (sw, sh), interpolation=interp)
+    to_crop = np.array([[w / sw, 0, x0], [0, h / sh, y0]], np.float64)
     return rotate90(scaled, plan.quarter_turns), compose(to_crop, rotate90_affine(plan.quarter_turns, sw, sh))
 
 

@@ -123,12 +123,20 @@ class CascadeRecognizer:
     (docs/models.md has the measurement).
     """
 
-    def __init__(self, fast: TextRecognizer, strong: TextRecognizer, recheck_below: float) -> None:
-        self.fast, self.strong, self.recheck_below = fast, strong, recheck_below
+    def __init__(
+        self, fast: TextRecognizer, strong: TextRecognizer, recheck_below: float, recheck_digits: int = 0
+    ) -> None:
+        self.fast, self.strong = fast, strong
+        self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
+
+    def recheck(self, text: str, conf: float) -> bool:
+        """Unsure lines, and number-heavy lines (tracking numbers: a confident fast misread costs the most)."""
+        digits = sum(ch.isdigit() for ch in text)
+        return conf < self.recheck_below or (self.recheck_digits > 0 and digits >= self.recheck_digits)
 
     def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
         out = self.fast.recognize(crops)
-        unsure = [i for i, (_, conf) in enumerate(out) if conf < self.recheck_below]
+        unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf)]
         if unsure:
             for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):
                 if res[1] >= out[i][1]:

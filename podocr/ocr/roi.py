@@ -27,6 +27,7 @@ from podocr.ocr.geometry import quad_size
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label
+SHEET_PER_TEXT = 4.0  # a paper sheet up to this many times the text's box area is the label itself
 PAPER_REACH = 0.5  # a text region grows toward its paper by at most this share of its size per side
 
 
@@ -100,7 +101,7 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[La
             members = _grow(i, clusters, boxes.quads, heights, used)
             pts = boxes.quads[members].reshape(-1, 2)
             text = _bbox(pts)
-            paper = _paper_around(probe, text, pts)
+            paper = _sheet_under(text, papers) or _paper_around(probe, text, pts)
             box = text if paper is None else _union(text, paper)
             region = LabelRegion(box, sideways_turns(boxes.quads[members]), _long_side(box))
             (strong if len(members) >= MIN_LABEL_LINES else weak).append(region)
@@ -183,6 +184,19 @@ def paper_regions(probe: np.ndarray, min_frac: float) -> list[tuple[float, float
         out.append((area, area / max(rw * rh, 1.0), c))
     out.sort(key=lambda t: -t[0])
     return out
+
+
+def _sheet_under(text: Box, papers: list[tuple[float, float, np.ndarray]]) -> Box | None:
+    """A clean rectangular sheet that overlaps the text and is label-sized for it (at most `SHEET_PER_TEXT`
+    times the text box's area — a mailer around a label is bigger), taken whole."""
+    text_area = max(1, (text[2] - text[0]) * (text[3] - text[1]))
+    for area, rect, contour in papers:
+        sheet = _bbox(contour.reshape(-1, 2))
+        iw = max(0, min(text[2], sheet[2]) - max(text[0], sheet[0]))
+        ih = max(0, min(text[3], sheet[3]) - max(text[1], sheet[1]))
+        if rect >= 0.8 and iw * ih >= 0.3 * text_area and area <= SHEET_PER_TEXT * text_area:
+            return sheet
+    return None
 
 
 def _paper_around(probe: np.ndarray, box: Box, pts: np.ndarray) -> Box | None:

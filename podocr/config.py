@@ -44,7 +44,7 @@ class EngineConfig:
     trt_cache_dir: str = ""  # "" = <models.store>/trt-cache
     trt_workspace_gb: float = 2.0
     channels_last: bool = True  # torch backend on CUDA: NHWC activations (tensor-core convs); ignored on CPU
-    cuda_graphs: bool = False  # torch backend on CUDA: one CUDA graph per bucketed input shape, captured lazily
+    cuda_graphs: bool = False  # torch backend on CUDA: a CUDA graph per bucketed input shape, lazily
     cuda_graph_max_shapes: int = 32  # shapes beyond this many run eagerly (each graph holds its own buffers)
 
 

@@ -235,7 +235,9 @@ def report_command(date: str, output: str | None, out_uri: str | None, images_ro
 
 # ---- batch job + demo ---------------------------------------------------------------------------------------
 @main.command("batch")
-@click.option("--date", required=True, help="The day to process (YYYY-MM-DD).")
+@click.option("--date", default=None, help="The day to process (YYYY-MM-DD).")
+@click.option("--start", default=None, help="Backfill: first day (with --end), processed oldest first.")
+@click.option("--end", default=None, help="Backfill: last day, inclusive; stops at the first failing day.")
 @click.option("--input", "input_uri", default=None, help="Root of manifests/date=D/ (job.input).")
 @click.option("--output", "output_uri", default=None, help="Root of ocr_results/ (job.output).")
 @click.option("--images-root", default=None, help="Base of relative image_uri (input root).")
@@ -252,7 +254,9 @@ def report_command(date: str, output: str | None, out_uri: str | None, images_ro
 @click.option("--json", "as_json", is_flag=True, help="Print _SUCCESS JSON, not a summary.")
 @click.option("-v", "--verbose", is_flag=True, help="INFO logs (per-partition lines).")
 def batch_command(
-    date: str,
+    date: str | None,
+    start: str | None,
+    end: str | None,
     input_uri: str | None,
     output_uri: str | None,
     images_root: str | None,
@@ -270,7 +274,7 @@ def batch_command(
     verbose: bool,
 ) -> None:
     """The daily job: manifest → Dask → Parquet. Exit 0 ok, 2 invalid input, 3 partial failure, 4 infrastructure."""
-    from podocr.job.runner import batch_main
+    from podocr.job.runner import backfill_dates, batch_main
 
     overrides = {
         "job.input": input_uri,
@@ -285,7 +289,20 @@ def batch_command(
         "job.progress": False if no_progress else None,
         "models.set": model_set,
     }
-    raise SystemExit(batch_main(date, overrides, manifest_uri, resume, as_json, verbose))
+    try:
+        dates = backfill_dates(date, start, end, manifest_uri)
+    except ValueError as exc:
+        click.echo(f"error (invalid input): {exc}", err=True)
+        raise SystemExit(2) from exc
+    for day in dates:
+        if len(dates) > 1:
+            click.echo(f"== {day}", err=as_json)
+        code = batch_main(day, overrides, manifest_uri, resume, as_json, verbose)
+        if code != 0:
+            if len(dates) > 1:
+                click.echo(f"error: backfill stopped at {day} (exit {code}); later days not run", err=True)
+            raise SystemExit(code)
+    raise SystemExit(0)
 
 
 @main.command("demo")

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from jobkit import (
     DATE,
+    MODEL_SET,
     add_bad_photos,
     job_config,
     read_day,
@@ -156,3 +157,34 @@ def test_demo_runs_on_a_local_cluster_and_reuses_its_photos(tmp_path: Path) -> N
     assert len(success["model"]["workers"]) == 2  # models were loaded in both worker processes
     again = CliRunner().invoke(main, [*args, "--scheduler", "synchronous"], catch_exceptions=False)
     assert again.exit_code == 0 and "reusing 4 synthetic photos" in again.output
+
+
+def test_backfill_runs_each_day_in_order_and_stops_at_the_first_failure(day: Path, tmp_path: Path) -> None:
+    rows = read_manifest_rows(day)
+    write_manifest_rows(day, rows[:2], date="2026-11-24")
+    write_manifest_rows(day, rows[2:4], date="2026-11-25")
+    out = tmp_path / "out"
+    common = (
+        "--input",
+        str(day),
+        "--output",
+        str(out),
+        "--scheduler",
+        "synchronous",
+        "--model-set",
+        MODEL_SET,
+    )
+    code, output = batch("--start", "2026-11-24", "--end", "2026-11-25", *common)
+    assert code == 0, output
+    assert output.index("== 2026-11-24") < output.index("== 2026-11-25")
+    fs = fsspec.filesystem("file")
+    for date, n in (("2026-11-24", 2), ("2026-11-25", 2)):
+        _success, table = read_day(fs, str(out), date)
+        assert table.num_rows == n
+    # 2026-11-23 has no manifest: the backfill stops there with exit 2 and runs nothing after it.
+    code, output = batch("--start", "2026-11-23", "--end", "2026-11-24", *common)
+    assert code == ExitCode.INVALID_INPUT and "backfill stopped at 2026-11-23" in output
+    code, output = batch("--date", DATE, "--start", "2026-11-24", "--end", "2026-11-25", *common)
+    assert code == ExitCode.INVALID_INPUT and "not both" in output
+    code, output = batch("--start", "2026-11-25", "--end", "2026-11-24", *common)
+    assert code == ExitCode.INVALID_INPUT and "before --start" in output

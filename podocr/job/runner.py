@@ -425,6 +425,31 @@ def setup_cli_logging(cfg: PodocrConfig, verbose: bool = False) -> None:
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
 
+def backfill_dates(
+    date: str | None, start: str | None, end: str | None, manifest_uri: str | None
+) -> list[str]:
+    """The days one `podocr batch` call runs: `--date D`, or every day of `--start S --end E` (inclusive)."""
+    import datetime as dt
+
+    if date and (start or end):
+        raise ValueError("give either --date or --start/--end, not both")
+    if date:
+        return [date]
+    if not (start and end):
+        raise ValueError("give --date, or both --start and --end")
+    if manifest_uri:
+        raise ValueError("--manifest names one day's manifest; it cannot be used with --start/--end")
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError as exc:
+        raise ValueError(f"invalid --start/--end: {exc}") from exc
+    if last < first:
+        raise ValueError(f"--end {end} is before --start {start}")
+    if (last - first).days > 366:
+        raise ValueError("a backfill spans at most 367 days per call")
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
 def batch_main(
     date: str,
     overrides: dict[str, Any],

@@ -27,6 +27,7 @@ from podocr.ocr.geometry import quad_size
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label
+LABEL_ASPECT = 1.5  # 4×6 in shipping labels: long side / short side
 SHEET_PER_TEXT = 4.0  # a paper sheet up to this many times the text's box area is the label itself
 PAPER_REACH = 0.5  # a text region grows toward its paper by at most this share of its size per side
 
@@ -103,7 +104,9 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[La
             text = _bbox(pts)
             paper = _sheet_under(text, papers) or _paper_around(probe, text, pts)
             box = text if paper is None else _union(text, paper)
-            region = LabelRegion(box, sideways_turns(boxes.quads[members]), _long_side(box))
+            turns = sideways_turns(boxes.quads[members])
+            box = _label_shaped(box, boxes.quads[members], turns, (h, w))
+            region = LabelRegion(box, turns, _long_side(box))
             (strong if len(members) >= MIN_LABEL_LINES else weak).append(region)
     sheets = []
     for area, rect, contour in papers:
@@ -256,6 +259,27 @@ def _bbox(pts: np.ndarray) -> Box:
         int(np.ceil(pts[:, 0].max())),
         int(np.ceil(pts[:, 1].max())),
     )
+
+
+def _label_shaped(box: Box, quads: np.ndarray, turns: int, shape: tuple[int, int]) -> Box:
+    """Extend a text region along the label's long axis to a 4×6 label's proportions (never shrink it).
+
+    The probe often sees only part of a label — in shadow or blur, the barcode block and the tracking number
+    under it stay invisible — but its lines give the label's width and tilt: a 4×6 in label whose lines run
+    at angle θ has a bounding box `LABEL_ASPECT`-ish times taller than wide (less when tilted).
+    """
+    d = quads[:, 1] - quads[:, 0]
+    theta = float(np.median(np.abs(np.arctan2(d[:, 1], d[:, 0])) % (np.pi / 2)))
+    theta = min(theta, np.pi / 2 - theta) if turns else theta
+    c, s = abs(np.cos(theta)), abs(np.sin(theta))
+    ratio = (LABEL_ASPECT * c + s) / (c + LABEL_ASPECT * s)  # bbox long / short for a tilted 1:1.5 sheet
+    h, w = shape
+    x0, y0, x1, y1 = box
+    if turns:  # sideways: the long axis is horizontal
+        grow = max(0.0, ratio * (y1 - y0) - (x1 - x0)) / 2
+        return (int(max(0, x0 - grow)), y0, int(min(w, x1 + grow)), y1)
+    grow = max(0.0, ratio * (x1 - x0) - (y1 - y0)) / 2
+    return (x0, int(max(0, y0 - grow)), x1, int(min(h, y1 + grow)))
 
 
 def _long_side(box: Box) -> float:

@@ -44,12 +44,13 @@ def test_many_small_lines_beat_a_few_big_words():
     assert x0 <= 305 and y0 <= 197 and x1 >= 415 and y1 >= 287 and x1 < 600  # the label, not the print
 
 
-def test_text_region_grows_onto_its_paper_but_not_past_it():
+def test_text_region_grows_onto_its_paper_and_to_label_proportions():
     boxes = _boxes(_label_lines(300, 200, n=5))  # the probe saw the top lines only
     regions = label_regions(_probe((280, 180, 460, 330)), boxes, RoiConfig())
     x0, y0, x1, y1 = regions[0].box
-    assert (x0, y0) == pytest.approx((280, 180), abs=3)
-    assert y1 > 270 and y1 <= 332 and x1 <= 462  # grown down over the unseen lines, stopped at the edge
+    assert x0 == pytest.approx(280, abs=3) and x1 <= 462  # across: the paper's edges
+    assert y0 <= 180 and y1 >= 330  # down over the unseen lines (and at least the paper)
+    assert (y1 - y0) == pytest.approx(1.5 * (x1 - x0), rel=0.05)  # a 4×6 label's height for that width
 
 
 def test_blank_sheet_is_read_when_the_probe_sees_no_text():
@@ -81,4 +82,4 @@ def test_plans_fall_back_to_the_whole_photo():
     label = _boxes(_label_lines(300, 200))
     [plan] = plan_reads(_probe((290, 180, 440, 310)), label, 0.25, 1920, 2560, RoiConfig(max_rois=1), det)
     x0, y0, x1, y1 = plan.box
-    assert plan.from_roi and 1100 < x0 < 1240 and 650 < y0 < 780 and x1 < 1900 and y1 < 1400
+    assert plan.from_roi and 1100 < x0 < 1240 and 450 < y0 < 780 and x1 < 1900 and y1 < 1500

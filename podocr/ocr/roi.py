@@ -2,9 +2,11 @@
 
 A low-resolution probe (long side `roi.probe_side`) runs the text detector. Its boxes are clustered into
 text regions and the region with the most lines wins (a label has many small lines; a carton's printed
-"KEEP DRY" has a few big words). The region is then grown to the bright, unsaturated paper it sits on when
-that paper is found, because the probe misses the label's smallest lines; with no text at all, a clearly
-rectangular paper patch is read instead; with neither, the whole photo.
+"KEEP DRY" has a few big words). Because the probe misses the label's smallest lines, and in shadow or blur
+whole blocks of it, the region is then grown: onto a clean paper sheet under it, or onto the bright paper
+around it (local Otsu, reach-limited), and along the label's long axis to a 4×6 label's proportions. With no
+text at all, a clearly rectangular paper sheet is read instead; with neither, the whole photo (`det.limit_*`).
+Measured effect (docs/performance.md): +5.8 points of line recall over reading the whole photo at `max 960`.
 
 Resolution policy: the detector reads best when label lines are ≈ `det.target_line_px` tall. The probe cannot
 measure the small lines (they are 1–3 px there), so their height is estimated from the label's size: on a

@@ -141,6 +141,13 @@ def models_verify(sets: tuple[str, ...], to: str | None) -> None:
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=8, show_default=True, help="Photos per pipeline call."
 )
+@click.option(
+    "--turn",
+    type=click.Choice(["0", "90", "180", "270"]),
+    default="0",
+    show_default=True,
+    help="Turn every photo clockwise by this many degrees before reading (paired orientation test).",
+)
 def eval_cmd(
     data: str,
     limit: int | None,
@@ -148,6 +155,7 @@ def eval_cmd(
     results: str | None,
     model_set: str | None,
     batch_size: int,
+    turn: str,
 ) -> None:
     """Score OCR + extraction on a labelled folder (labels.jsonl + manifest.csv); see docs/eval.md."""
     import sys
@@ -158,7 +166,13 @@ def eval_cmd(
     try:
         cfg = PodocrConfig.load(overrides={"models.set": model_set})
         report = evaluate(
-            data, cfg=cfg, results=results, limit=limit, batch_size=batch_size, progress=sys.stderr.isatty()
+            data,
+            cfg=cfg,
+            results=results,
+            limit=limit,
+            batch_size=batch_size,
+            progress=sys.stderr.isatty(),
+            turn=int(turn),
         )
     except (ConfigError, EvalError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from podocr.eval import score
-from podocr.eval.dataset import DatasetError, load_dataset
+from podocr.eval.dataset import DatasetError, Sample, load_dataset
 from podocr.eval.results import ResultsError, load_results
 from podocr.eval.runner import evaluate, format_table
 from podocr.io import sink
@@ -119,6 +119,7 @@ def test_dataset_tolerates_minimal_records(tmp_path: Path) -> None:
         "blur": "unknown",
         "label_size": "unknown",
         "photo": "label",
+        "legibility": "legible",
     }
 
 
@@ -152,6 +153,22 @@ def test_buckets() -> None:
     assert score.label_size_bucket(0.5, has_label=False) == "no-label"
 
 
+@pytest.mark.parametrize(
+    ("has_label", "condition", "want"),
+    [
+        (True, {"blur": "mild"}, "legible"),
+        (True, {"blur_sigma": 0.3}, "legible"),
+        (True, {"blur": "severe"}, "severe-blur"),
+        (True, {"blur": "severe", "unreadable": True}, "unreadable"),
+        (False, {"hard_negative": True}, "no-label"),
+        (False, {}, "no-label"),
+    ],
+)
+def test_legibility_bucket(has_label: bool, condition: dict[str, object], want: str) -> None:
+    sample = Sample("x", Path("x.jpg"), "ups" if has_label else "none", has_label, condition=condition)
+    assert score.legibility(sample) == want
+
+
 def test_ground_truth_as_results_scores_perfectly(folder: Path, tmp_path: Path) -> None:
     labels = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
     results = _write_jsonl(
@@ -174,7 +191,7 @@ def test_ground_truth_as_results_scores_perfectly(folder: Path, tmp_path: Path) 
     assert report["verification_recall"] == 0.0 and report["verification_precision"] is None
     assert report["by"]["carrier"]["ups"]["line_recall"] == 1.0
     assert report["by"]["carrier"]["none"]["line_recall"] is None
-    assert set(report["by"]) == {"carrier", "rotation", "blur", "label_size", "photo"}
+    assert set(report["by"]) == {"carrier", "rotation", "blur", "label_size", "photo", "legibility"}
     assert set(report["by"]["rotation"]) == {"upright", "~180", "~270", "no-label"}
     assert set(report["by"]["blur"]) == {"none", "severe", "mild"}
     assert report["source"] == "results" and report["images_per_s"] is None

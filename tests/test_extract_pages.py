@@ -303,6 +303,44 @@ def test_one_contradicting_field_among_agreeing_ones_is_not_a_mismatch() -> None
     assert e2.field_scores["name"] == 1.0
 
 
+def test_blurred_reads_confirm_but_never_contradict() -> None:
+    # The same "other parcel" page read with low OCR confidence (blurred print): not evidence against.
+    other: list[Item] = [("SHIP TO:", 20, 20, 16), ("PAT JONES", 40, 40, 24), ("88 OAK AVE", 40, 68, 24)]
+    assert extract_fields(make_page(other, conf=0.95), EXPECTED).verification == "mismatch"
+    e = extract_fields(make_page(other, conf=0.7), EXPECTED)
+    assert e.verification == "unreadable"
+    assert e.verification_reason is not None and "low confidence (0.70)" in e.verification_reason
+    # …unless the ZIP and two more fields all differ and none agrees: noise does not forge a whole address.
+    whole = [*other, ("NEWARK NJ 07102", 40, 96, 24)]
+    assert extract_fields(make_page(whole, conf=0.7), EXPECTED).verification == "mismatch"
+    # A low-confidence read that agrees still confirms.
+    assert extract_fields(make_page(USPS_LABEL, conf=0.7), EXPECTED).verification == "match"
+    # A valid but low-confidence tracking number of another parcel is no evidence either.
+    number_only = [("USPS TRACKING #", 20, 200, 16), ("9400 1112 0620 6406 2607 87", 20, 220, 18)]
+    want = Expected(tracking="1Z5R89390357567127")
+    assert extract_fields(make_page(number_only, conf=0.95), want).verification == "mismatch"
+    assert extract_fields(make_page(number_only, conf=0.7), want).verification == "unreadable"
+
+
+def test_tracking_read_within_an_ocr_slip_or_unconfirmed_is_not_another_parcel() -> None:
+    address = [("SHIP TO:", 20, 20, 16), ("JOHN SMITH", 40, 40, 24), ("123 MAIN ST APT 4B", 40, 68, 24),
+               ("BROOKLYN NY 11272", 40, 96, 24)]  # fmt: skip
+    # Amazon numbers have no check digit: one misread digit is a slip of the expected number, not another one.
+    slip = extract_fields(
+        make_page([*address, ("TBA135821309754", 40, 140, 20)]),
+        Expected(street="123 Main St Apt 4B", zip="11272", city="Brooklyn", tracking="TBA135021309754"),
+    )
+    assert slip.tracking_number == "TBA135821309754" and slip.verification == "match", (
+        slip.verification_reason
+    )
+    # An unconfirmed number clearly unlike the expected one is still another parcel's.
+    other = extract_fields(
+        make_page([*address, ("TBA902817364455", 40, 140, 20)]),
+        Expected(street="123 Main St Apt 4B", zip="11272", city="Brooklyn", tracking="TBA135021309754"),
+    )
+    assert other.verification == "mismatch", other.verification_reason
+
+
 def test_unreadable_when_nothing_comparable_was_read() -> None:
     empty = extract_fields(PageResult([], 100, 100), EXPECTED)
     assert empty.verification == "unreadable" and empty.verification_reason

@@ -48,7 +48,13 @@ def _extract(page: PageResult, expected: Expected | None) -> Extraction:
     best: TrackingCandidate | None = candidates[0] if candidates else None
     address: Address | None = find_recipient(group_rows(boxes, ADDRESS_ROW_GAP))
     readable = sum(len(b.text.replace(" ", "")) for b in boxes) >= MIN_LABEL_CHARS
-    verdict = verify(address, best.match if best else None, expected, readable=readable)
+    verdict = verify(
+        address,
+        best.match if best else None,
+        expected,
+        readable=readable,
+        tracking_confidence=best.confidence if best else 1.0,
+    )
     out = Extraction(
         verification=verdict.verification,
         verification_reason=verdict.reason,

@@ -96,6 +96,7 @@ class Address:
     zip: str | None = None
     anchor: str = ""  # "recipient" | "sender" | "" — which keyword introduced the block
     lines: list[str] = field(default_factory=list)  # the block's rows as read
+    confidence: float = 1.0  # median OCR confidence of the block's rows: how far its fields can be trusted
 
 
 _ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
@@ -272,6 +273,7 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
         address.city, address.state, address.zip = city.city, city.state, city.zip
     address.anchor = anchor
     address.lines = [i.row.text for i in block]
+    address.confidence = median([i.row.confidence for i in block])
     return address
 
 
@@ -312,6 +314,7 @@ def _rows_under_anchor(infos: list[_RowInfo]) -> Address | None:
             _loose_city_line(address, lines[-1])
         address.anchor = "recipient"
         address.lines = [i.row.text for i in block]
+        address.confidence = median([i.row.confidence for i in block])
         return address
     return None
 

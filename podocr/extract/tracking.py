@@ -129,6 +129,7 @@ FORMATS: tuple[TrackingFormat, ...] = (
     TrackingFormat("fedex_express_12", "fedex", _shape((DIGITS, 12)), _fedex12_ok, False),
     TrackingFormat("dhl_express", "dhl", _shape((DIGITS, 10)), _dhl_ok, False),
 )
+UNCHECKED_KINDS = frozenset(f.kind for f in FORMATS if f.check is None)
 _BY_LENGTH: dict[int, list[TrackingFormat]] = {}
 for _f in FORMATS:
     _BY_LENGTH.setdefault(len(_f.shape), []).append(_f)
@@ -149,6 +150,11 @@ class TrackingMatch:
     valid: bool  # check digit passes (format-only for Amazon, which has none)
     repaired: bool  # `number` differs from what OCR read (beyond spacing and the routing prefix)
     strong: bool  # shape specific enough to stand without a passing check digit
+
+    @property
+    def checked(self) -> bool:
+        """The format has a check digit (so `valid` is evidence, not just the right shape)."""
+        return self.kind not in UNCHECKED_KINDS
 
     @property
     def tier(self) -> int:

@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# One self-contained GPU benchmark of the real job on a bare, offline GPU host (no network, no fonts, no pip
+# index): the torch backend through `podocr batch --cuda`, then the same job on the host's CPU for the ratio.
+#
+#   OUT=/results bash benchmarks/gpu_device_run.sh [--cpu-stand-in]
+#
+# Run from the repo root. What it needs next to the working tree (git-ignored, carried to the host):
+#   .whl/                 wheels of the packages the host lacks (dask, distributed, dask-cuda, cuda-core, onnx2torch,
+#                         pyclipper, rapidfuzz, usaddress, ...); installed into $SITE unless they import already
+#   .gpu/models/<key>/<file>.xz   the default model sets (v6-small, v6-tiny) in `podocr models pull --from` layout, xz'd
+#   .gpu/photos/          images/*.jpg + manifest.csv: real synthetic photos with their expected_* fields
+#
+# Steps, each under `timeout` and a global deadline (DEADLINE_S, default 360 s: nothing runs past ~6.5 min):
+#   0. host facts (nvidia-smi, versions); 1. wheels; 2. models: unpack, pull --from, verify; 3. a day of N rows
+#   cycling over the carried photos (unique delivery_ids; the same photos repeat, so the OS file cache is warm);
+#   4. `podocr batch --cuda` fp32, torch backend, nvidia-smi sampled every 250 ms -> written to $OUT at once;
+#   5. `podocr batch --no-cuda` (ONNX Runtime CPU, default sizing: one 1-thread worker per core) on CPU_N rows;
+#   6. fp16 (validated per model) --cuda; 7. fp16 + CUDA graphs --cuda on GRAPHS_N rows; each only if time is left.
+# Every run adds to $OUT/summary.json (one line): photos/s processing and end to end, per-stage ms from the Parquet
+# timing columns (pyarrow), provider, status counts, GPU utilisation, agreement with the GPU fp32 run on the same
+# rows. A run cut off by its timeout still reports what its finished partitions wrote, marked "partial" (its
+# e2e rate: rows / (last finished partition - command start)).
+#
+# --cpu-stand-in: no GPU needed; the GPU steps run the torch backend on the CPU (`--no-cuda`, one worker with the
+# same threads) so that install, models, day, batch, breakdown and summary can be checked anywhere.
+#
+# $OUT gets at most 8 flat files: summary.json, log.txt, batch_stderr.txt, smi.csv and one _SUCCESS JSON per run.
+set -uo pipefail
+
+STAND_IN=0
+for arg in "$@"; do
+  case "$arg" in
+    --cpu-stand-in) STAND_IN=1 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+PY=${PY:-python3}
+SITE=${SITE:-/tmp/site}
+WORK=${WORK:-/tmp/podocr-gpu}
+OUT=${OUT:-$WORK/out}
+N=${N:-2000} CPU_N=${CPU_N:-320} GRAPHS_N=${GRAPHS_N:-1000}
+TPW=${TPW:-8} PSIZE=${PSIZE:-125} CPU_PSIZE=${CPU_PSIZE:-20}
+DEADLINE_S=${DEADLINE_S:-360}
+DATE=2026-11-26
+SETS=(--set v6-small --set v6-tiny)  # models.set, roi.probe_set and rec.fast_set defaults
+
+mkdir -p "$OUT" "$WORK"
+rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json}
+exec > >(tee -a "$OUT/log.txt") 2>&1
+SUMMARY_TMP=$WORK/summary.json
+rm -f "$SUMMARY_TMP"
+
+step() { printf '\n== %s  (t+%ds)\n' "$*" "$SECONDS"; }
+left() { echo $((DEADLINE_S - SECONDS)); }
+case ":${PYTHONPATH:-}:" in *":$SITE:"*) ;; *) export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}" ;; esac
+PODOCR=("$PY" -c 'import sys; from podocr.cli import main; sys.exit(main(prog_name="podocr"))')
+export PODOCR_MODELS_DIR=$WORK/models PODOCR__JOB__REPORT=false PODOCR__JOB__DASHBOARD_ADDRESS=""
+export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::DeprecationWarning}
+
+# ---- 0. host ---------------------------------------------------------------------------------------------------
+step "0. host (mode: $([ $STAND_IN = 1 ] && echo 'CPU stand-in' || echo GPU))"
+if [ $STAND_IN = 0 ]; then
+  timeout 30 nvidia-smi --query-gpu=index,name,memory.total,driver_version,power.limit --format=csv,noheader \
+    || { echo "nvidia-smi failed: no usable NVIDIA GPU (use --cpu-stand-in to check the script)"; exit 1; }
+fi
+echo "cores=$(nproc) mem=$(free -g | awk '/Mem:/{print $2}')G python=$("$PY" -V 2>&1) N=$N CPU_N=$CPU_N TPW=$TPW PSIZE=$PSIZE"
+
+# ---- 1. wheels -------------------------------------------------------------------------------------------------
+step "1. wheels"
+NEED="import dask, distributed, dask_cuda, onnx2torch, pyclipper, rapidfuzz, usaddress, pycrfsuite, tornado, zict"
+if ! "$PY" -c "$NEED" 2>/dev/null; then
+  timeout 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+    .whl/*.whl || { echo "wheel install failed"; exit 1; }
+fi
+# onnx2torch imports torchvision for its NMS/RoIAlign converters only (PP-OCR graphs have neither); where the
+# host has no torchvision, a stub that raises if ever called keeps the 7 MB wheel out of the carry.
+if ! "$PY" -c "import torchvision" 2>/dev/null; then
+  mkdir -p "$SITE/torchvision"
+  cat >"$SITE/torchvision/__init__.py" <<'EOF'
+"""Stub written by benchmarks/gpu_device_run.sh: onnx2torch imports torchvision, PP-OCR graphs never call it."""
+from . import ops  # noqa: F401
+__version__ = "0.0+stub"
+EOF
+  cat >"$SITE/torchvision/ops.py" <<'EOF'
+def _missing(*args, **kwargs):
+    raise NotImplementedError("torchvision stub (gpu_device_run.sh): NMS/RoIAlign are not available")
+nms = box_convert = roi_align = _missing
+EOF
+  echo "torchvision: not installed here; wrote a stub to $SITE/torchvision (onnx2torch's NMS/RoIAlign only)"
+fi
+"$PY" - "$STAND_IN" <<'EOF' || { echo "preflight failed (a missing module above)"; exit 1; }
+import importlib, sys
+stand_in = sys.argv[1] == "1"
+mods = ["numpy", "torch", "onnx", "onnxruntime", "cv2", "pyarrow", "pandas", "dask", "distributed", "onnx2torch",
+        "pyclipper", "rapidfuzz", "usaddress", "torchvision", "podocr.job.runner", "podocr.ocr.engine_torch",
+        "podocr.extract", "dask_cuda"]
+versions = {}
+for m in mods:
+    try:
+        versions[m] = getattr(importlib.import_module(m), "__version__", "ok")
+    except Exception as exc:
+        if m == "dask_cuda" and stand_in:
+            versions[m] = f"NOT IMPORTABLE ({type(exc).__name__}: {exc})"
+            continue
+        sys.exit(f"import {m}: {type(exc).__name__}: {exc}")
+print(" ".join(f"{k}={v}" for k, v in versions.items() if "." not in k or k == "dask_cuda"))
+import torch
+print(f"torch cuda={torch.version.cuda} cudnn={torch.backends.cudnn.version()} "
+      f"available={torch.cuda.is_available()} devices={torch.cuda.device_count()}"
+      + (f" name={torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""))
+if not stand_in and not torch.cuda.is_available():
+    sys.exit("torch sees no CUDA device")
+EOF
+
+# ---- 2. models -------------------------------------------------------------------------------------------------
+step "2. models: unpack .gpu/models, pull --from, verify"
+rm -rf "$WORK/mirror" "$WORK/models"
+"$PY" - .gpu/models "$WORK/mirror" <<'EOF' || exit 1
+import lzma, pathlib, shutil, sys
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for f in sorted(src.rglob("*")):
+    if f.is_file():
+        out = dst / f.relative_to(src)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if f.suffix == ".xz":
+            with lzma.open(f) as fin, open(out.with_suffix(""), "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+        else:
+            shutil.copy(f, out)
+EOF
+timeout 120 "${PODOCR[@]}" models pull --from "$WORK/mirror" --to "$WORK/models" "${SETS[@]}" || exit 1
+timeout 60 "${PODOCR[@]}" models verify --to "$WORK/models" "${SETS[@]}" >/dev/null || { echo "models verify failed"; exit 1; }
+
+# ---- 3. the day ------------------------------------------------------------------------------------------------
+step "3. day: $N rows over the carried photos"
+rm -rf "$WORK/day"
+mkdir -p "$WORK/day/manifests/date=$DATE"
+cp -r .gpu/photos/images "$WORK/day/images"
+"$PY" - .gpu/photos/manifest.csv "$WORK/day" "$DATE" "$N" "$CPU_N" "$GRAPHS_N" <<'EOF' || exit 1
+import csv, sys
+src, day, date, *sizes = sys.argv[1:]
+rows = list(csv.DictReader(open(src, newline="")))
+def write(path, n):
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for i in range(n):
+            r = dict(rows[i % len(rows)])
+            r["delivery_id"] = f"g{i:06d}-{r['delivery_id']}"
+            w.writerow(r)
+n, cpu_n, graphs_n = map(int, sizes)
+write(f"{day}/manifests/date={date}/manifest.csv", n)
+write(f"{day}/cpu-manifest.csv", min(cpu_n, n))
+write(f"{day}/graphs-manifest.csv", min(graphs_n, n))
+print(f"{n} rows over {len(rows)} distinct photos (each ~{n / len(rows):.1f}x; the OS file cache is warm)")
+EOF
+
+# ---- runs ------------------------------------------------------------------------------------------------------
+SMI_PID="" LAST_RC=""
+stop_smi() { [ -n "$SMI_PID" ] && kill "$SMI_PID" 2>/dev/null; wait "$SMI_PID" 2>/dev/null; SMI_PID=""; }
+trap stop_smi EXIT
+
+report() {  # $1 tag, $2 rc, $3 photos asked, $4 command start (epoch s): breakdown of $WORK/out-$tag, merged into the one-line summary
+  local smi="$WORK/smi-$1.csv"
+  [ -f "$smi" ] || smi=""
+  "$PY" - "$1" "$2" "$3" "$WORK/out-$1" "$OUT/$1.json" "$smi" "$SUMMARY_TMP" "$STAND_IN" "$SECONDS" \
+    "$N" "$CPU_N" "$TPW" "$PSIZE" "$WORK/out-gpu_fp32" "$4" <<'EOF'
+import glob, json, os, sys
+import pyarrow as pa
+import pyarrow.parquet as pq
+tag, rc, asked, out, success_path, smi, summary_path, stand_in, elapsed, n, cpu_n, tpw, psize, ref, started = sys.argv[1:]
+COLS = ["delivery_id", "status", "error_code", "provider", "processed_at", "tracking_number", "full_text",
+        "fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s"]
+run = {"rc": int(rc), "asked": int(asked)}
+success = None
+if os.path.isfile(success_path) and os.path.getsize(success_path):
+    try:
+        success = json.load(open(success_path))
+    except ValueError:
+        pass
+def rows_of(folder):
+    tables = []
+    for f in sorted(glob.glob(f"{folder}/ocr_results/**/*.parquet", recursive=True)
+                    or glob.glob(f"{folder}/_staging/**/part-*.parquet", recursive=True)):
+        t = pq.read_table(f)
+        if "total_s" in t.column_names:
+            tables.append(t.select(COLS))
+    return tables
+tables = rows_of(out)
+if success:
+    d = success.get("durations", {})
+    m = success.get("model", {})
+    run.update(photos=success["photos_processed"], photos_per_s=success.get("photos_per_s"),
+               e2e_photos_per_s=success.get("end_to_end_photos_per_s"),
+               cluster_start_s=d.get("cluster_start_s"), warm_up_s=d.get("warm_up_s"),
+               process_s=d.get("process_s"), total_s=d.get("total_s"), model_set=m.get("set"),
+               backend=m.get("backend"), provider_summary=m.get("provider"),
+               cluster={k: v for k, v in (success.get("cluster") or {}).items() if k != "scheduler"})
+if tables:
+    df = pa.concat_tables(tables).to_pandas()
+    stages = ["fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s"]
+    run["stage_ms"] = {c[:-2]: round(1000 * float(df[c].mean()), 1) for c in stages}
+    run["status"] = {str(k): int(v) for k, v in df["status"].value_counts().items()}
+    errs = df["error_code"].dropna().value_counts()
+    if len(errs):
+        run["error_codes"] = {str(k): int(v) for k, v in errs.items()}
+    run["provider"] = {str(k): int(v) for k, v in df["provider"].value_counts().items()}
+    if not success:  # cut off: what the finished partitions show
+        span = df["processed_at"].max().timestamp() - float(started)  # command start -> last finished part
+        run.update(partial=True, photos=len(df),
+                   e2e_photos_per_s=round(len(df) / span, 3) if span > 0 else None)
+    ref_tables = rows_of(ref) if tag != "gpu_fp32" else []
+    if ref_tables:  # same delivery_ids read by the GPU fp32 run: do the two agree?
+        other = pa.concat_tables(ref_tables).to_pandas().set_index("delivery_id")
+        both = df.set_index("delivery_id").join(other, rsuffix="_ref", how="inner")
+        if len(both):
+            same = lambda c: round(100 * float((both[c].fillna("") == both[c + "_ref"].fillna("")).mean()), 1)
+            from rapidfuzz import fuzz
+            sim = [fuzz.ratio(x or "", y or "") for x, y in zip(both["full_text"], both["full_text_ref"])]
+            run["vs_gpu_fp32_pct"] = {"rows": len(both), "status": same("status"),
+                                      "tracking_number": same("tracking_number"), "full_text": same("full_text"),
+                                      "full_text_similarity": round(sum(sim) / len(sim), 2)}
+util = []
+for line in open(smi) if smi else []:
+    p = [x.strip() for x in line.split(",")]
+    if len(p) == 3 and p[1].isdigit() and p[2].isdigit():
+        util.append((int(p[1]), int(p[2])))
+if util:
+    busy = [u for u, _ in util]
+    nz = [i for i, u in enumerate(busy) if u > 0]
+    window = busy[nz[0]:nz[-1] + 1] if nz else busy
+    run["gpu_util"] = {"mean_pct": round(sum(busy) / len(busy), 1),
+                       "busy_window_mean_pct": round(sum(window) / len(window), 1),
+                       "max_pct": max(busy), "peak_mem_mib": max(m for _, m in util), "samples": len(busy)}
+summary = json.load(open(summary_path)) if os.path.isfile(summary_path) else {
+    "mode": "cpu-stand-in" if stand_in == "1" else "gpu", "n": int(n), "cpu_n": int(cpu_n),
+    "threads_per_worker": int(tpw), "partition_size": int(psize),
+    "note": "photos cycle over the carried set (each repeats; OS file cache warm); 'photos_per_s' = processing, "
+            "'e2e' includes cluster start, model load/conversion and commit", "runs": {}}
+summary["runs"][tag] = run
+g, c = summary["runs"].get("gpu_fp32", {}), summary["runs"].get("cpu", {})
+if g.get("photos_per_s") and c.get("photos_per_s"):
+    summary["gpu_fp32_over_cpu"] = round(g["photos_per_s"] / c["photos_per_s"], 2)
+summary["elapsed_s"] = int(elapsed)
+line = json.dumps(summary, separators=(",", ":"))
+open(summary_path, "w").write(line + "\n")
+# human-readable
+print(f"[{tag}] rc={rc} photos={run.get('photos')} of {asked}"
+      + (" (PARTIAL: cut off by its timeout)" if run.get("partial") else "")
+      + f"  photos/s processing={run.get('photos_per_s')} end-to-end={run.get('e2e_photos_per_s')}")
+if success:
+    print(f"  cluster start {run['cluster_start_s']} s, warm-up (models) {run['warm_up_s']} s, "
+          f"process {run['process_s']} s, total {run['total_s']} s; set {run['model_set']}, "
+          f"backend {run['backend']}, cluster {run['cluster']}")
+if "stage_ms" in run:
+    tot = run["stage_ms"]["total"] or 1
+    print("  mean ms per photo by stage: " + ", ".join(
+        f"{k} {v} ({100 * v / tot:.0f}%)" for k, v in run["stage_ms"].items() if k != "total")
+        + f"; total {run['stage_ms']['total']}")
+    print(f"  status {run['status']}" + (f"  errors {run['error_codes']}" if "error_codes" in run else ""))
+    print(f"  provider {run['provider']}")
+if "vs_gpu_fp32_pct" in run:
+    print(f"  agreement with gpu_fp32 on the same rows (% equal) {run['vs_gpu_fp32_pct']}")
+if "gpu_util" in run:
+    print(f"  GPU utilisation {run['gpu_util']}")
+EOF
+  cp "$SUMMARY_TMP" "$OUT/summary.json" 2>/dev/null
+}
+
+batch() {  # $1 tag, $2 cap seconds, $3 photos; then batch flags. Env: what the caller exported
+  local tag=$1 cap=$2 photos=$3 rc t started
+  shift 3
+  t=$(left)
+  [ "$t" -gt "$cap" ] && t=$cap
+  step "$tag: $photos photos, timeout ${t}s"
+  rm -rf "$WORK/out-$tag" "$WORK/smi-$tag.csv"
+  if [ $STAND_IN = 0 ]; then
+    nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 250 \
+      >"$WORK/smi-$tag.csv" 2>/dev/null &
+    SMI_PID=$!
+  fi
+  echo "--- $tag (stderr)" >>"$OUT/batch_stderr.txt"
+  started=$(date +%s.%N)
+  timeout -k 15 "$t" "${PODOCR[@]}" \
+    batch --date "$DATE" --input "$WORK/day" --output "$WORK/out-$tag" --no-progress --json "$@" \
+    >"$OUT/$tag.json" 2>>"$OUT/batch_stderr.txt"
+  rc=$?
+  LAST_RC=$rc
+  stop_smi
+  if [ -f "$WORK/smi-$tag.csv" ]; then sed "s/^/$tag, /" "$WORK/smi-$tag.csv" >>"$OUT/smi.csv"; fi
+  [ $rc = 0 ] || { echo "podocr batch exited $rc$([ $rc = 124 ] && echo ' (timeout)'); stderr tail:"; \
+                   tail -n 15 "$OUT/batch_stderr.txt"; }
+  grep -E "WARNING|RuntimeWarning|fp16|CUDA graphs|Error" "$OUT/batch_stderr.txt" | grep -v "^---" \
+    | sed 's/^[^ ]* [^ ]* //' | sort | uniq -c | sort -rn | head -n 6
+  report "$tag" "$rc" "$photos" "$started"
+}
+
+# Without dask-cuda (or if LocalCUDACluster cannot start), the same shape by hand: one LocalCluster worker with
+# TPW threads and engine.provider = cuda on device 0 -- what LocalCUDACluster gives one GPU, minus its CPU affinity.
+FALLBACK_FLAGS=(--no-cuda --n-workers 1 --threads-per-worker "$TPW")
+if [ $STAND_IN = 1 ]; then
+  GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
+  export PODOCR__ENGINE__PROVIDER=cpu
+elif "$PY" -c "from dask_cuda import LocalCUDACluster" 2>/dev/null; then
+  GPU_FLAGS=(--cuda --threads-per-worker "$TPW")
+else
+  echo "WARNING: dask_cuda does not import: GPU runs use one LocalCluster worker with engine.provider=cuda"
+  GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
+  export PODOCR__ENGINE__PROVIDER=cuda
+fi
+
+# 4. the number that matters most: GPU, torch backend, fp32
+PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
+  batch gpu_fp32 200 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
+if [ $STAND_IN = 0 ] && [ "$LAST_RC" = 4 ] && [ "${GPU_FLAGS[0]}" = --cuda ] && [ "$(left)" -ge 120 ]; then
+  echo "WARNING: podocr batch --cuda could not start its cluster (exit 4, see batch_stderr.txt); rerunning with" \
+    "one LocalCluster worker and engine.provider=cuda"
+  GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
+  export PODOCR__ENGINE__PROVIDER=cuda
+  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
+    batch gpu_fp32 200 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
+fi
+
+# 5. the same job on this host's CPU (ONNX Runtime, default sizing) for the ratio
+if [ "$(left)" -ge 50 ]; then
+  PODOCR__ENGINE__BACKEND=onnxruntime PODOCR__ENGINE__PROVIDER=cpu PODOCR__ENGINE__FP16=false \
+    batch cpu 90 "$CPU_N" --no-cuda --manifest "$WORK/day/cpu-manifest.csv" --partition-size "$CPU_PSIZE"
+else
+  echo "skipped cpu: $(left)s left"
+fi
+
+# 6. fp16, validated per model at load
+if [ "$(left)" -ge 100 ]; then
+  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true \
+    batch gpu_fp16 150 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
+else
+  echo "skipped gpu_fp16: $(left)s left"
+fi
+
+# 7. fp16 + CUDA graphs (captures that fail turn graphs off for that model, with a warning in batch_stderr.txt)
+if [ "$(left)" -ge 60 ]; then
+  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true PODOCR__ENGINE__CUDA_GRAPHS=true \
+    batch gpu_fp16_graphs 100 "$GRAPHS_N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE" \
+    --manifest "$WORK/day/graphs-manifest.csv"
+else
+  echo "skipped gpu_fp16_graphs: $(left)s left"
+fi
+
+step "done"
+cat "$OUT/summary.json"
+ls -la "$OUT"

@@ -83,3 +83,16 @@ def test_plans_fall_back_to_the_whole_photo():
     [plan] = plan_reads(_probe((290, 180, 440, 310)), label, 0.25, 1920, 2560, RoiConfig(max_rois=1), det)
     x0, y0, x1, y1 = plan.box
     assert plan.from_roi and 1100 < x0 < 1240 and 450 < y0 < 780 and x1 < 1900 and y1 < 1500
+
+
+def test_line_text_measures_line_length_and_its_vertical_share():
+    from podocr.ocr.roi import line_text, wants_second_look
+
+    upright = _boxes(_label_lines(300, 200))  # 8 lines of 110 px
+    assert line_text(upright) == (pytest.approx(880), 0.0)
+    assert not wants_second_look(upright, 640)
+    glyphs = _boxes([(300 + 12 * i, 240, 9, 8) for i in range(20)])  # glyph-sized pieces are not lines
+    assert line_text(glyphs) == (0.0, 0.0) and wants_second_look(glyphs, 640)
+    vertical = _boxes([(300 + 12 * i, 240, 110, 7) for i in range(6)], angle=90)
+    assert line_text(vertical) == (pytest.approx(660), 1.0) and wants_second_look(vertical, 640)
+    assert line_text(DetBoxes.empty()) == (0.0, 0.0)

@@ -28,12 +28,20 @@ import numpy as np
 from podocr.config import DetConfig, PodocrConfig
 from podocr.ocr.batching import round_up
 from podocr.ocr.cls import CLS_SHAPE, LineClassifier
-from podocr.ocr.det import MODEL_STRIDE, TextDetector
+from podocr.ocr.det import MODEL_STRIDE, DetBoxes, TextDetector
 from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
 from podocr.ocr.models import ModelSet, resolve
 from podocr.ocr.rec import CascadeRecognizer, TextRecognizer, crop_quad, load_charset
-from podocr.ocr.roi import ReadPlan, plan_reads, probe_scale, sideways_turns, whole_photo_plan
+from podocr.ocr.roi import (
+    ReadPlan,
+    line_text,
+    plan_reads,
+    probe_scale,
+    sideways_turns,
+    wants_second_look,
+    whole_photo_plan,
+)
 from podocr.types import PageResult, TextLine
 
 STAGES = ("roi", "det", "crop", "cls", "rec")
@@ -211,7 +219,7 @@ class OcrPipeline:
                 scales = [probe_scale(p.shape[0], p.shape[1], roi.probe_side) for p in photos]
                 probes = [_probe_image(p, s) for p, s in zip(photos, scales, strict=True)]
             with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(probes)}):
-                found = self.probe_detector.detect(probes)
+                found = self._probe(probes)
                 plans = [
                     plan_reads(pr, b, s, p.shape[0], p.shape[1], roi, det)
                     for pr, b, s, p in zip(probes, found, scales, photos, strict=True)
@@ -225,6 +233,21 @@ class OcrPipeline:
                     image, to_photo = _region_image(photo, plan, det_step(det))
                     regions.append(_Region(page, plan, image, to_photo))
         return regions
+
+    def _probe(self, probes: list[np.ndarray]) -> list[DetBoxes]:
+        """Probe boxes per photo. A probe that may show a sideways label is detected again turned 90°, and
+        the turn whose lines are longer wins (boxes mapped back to the probe's frame, so the label reads as
+        sideways): detectors trained on upright text find little of a sideways label's text."""
+        found = self.probe_detector.detect(probes)
+        again = [i for i, b in enumerate(found) if wants_second_look(b, max(probes[i].shape[:2]))]
+        if not again:
+            return found
+        turned = self.probe_detector.detect([rotate90(probes[i], 3) for i in again])
+        for i, boxes in zip(again, turned, strict=True):
+            if line_text(boxes)[0] > line_text(found[i])[0]:
+                h, w = probes[i].shape[:2]
+                found[i] = DetBoxes(apply_affine(boxes.quads, rotate90_affine(3, w, h)), boxes.scores)
+        return found
 
     def _detect(self, photos: list[np.ndarray], regions: list[_Region], clock: _StageClock) -> None:
         work = _per_page(regions, lambda r: float(r.image.shape[0] * r.image.shape[1]))

@@ -84,6 +84,7 @@ class ClsConfig:
     flip_lines: bool = False  # off: per-line flips misread digit strings (6↔9), the page vote is enough
     batch_size: int = 64
     page_lines: int = 8  # lines per region (the widest) whose votes decide 0°/180°; 0 = classify every line
+    confirm_below: float = 0.35  # a vote not this sure of "upright" (−0.5…0.5 scale) is confirmed by reading
 
 
 @dataclass

@@ -254,3 +254,25 @@ def test_a_photo_turned_reads_like_the_photo(default_pipeline, synth_photos, qua
     assert page.rotation == (upright.rotation - 90 * quarter_turns) % 360  # the turn that undoes it
     assert got >= base - 2, (got, base)
     assert normalise_nospace(record["fields"]["tracking_number"]) in normalise_nospace("".join(read(page)))
+
+
+@pytest.mark.parametrize(
+    ("vote", "upside_down", "flip"),
+    [
+        (0.3, False, False),  # the classifier wrongly says "upside down": reading both ways overrules it
+        (0.3, True, True),
+        (-0.2, True, True),  # a weak "upright" vote on upside-down lines is overruled too
+        (-0.2, False, False),
+        (-0.5, True, False),  # a sure vote is not re-read (the classifier decides; this is the cheap path)
+    ],
+)
+def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, vote, upside_down, flip):
+    from podocr.ocr.geometry import rotate90
+    from podocr.ocr.pipeline import _Region
+
+    label = render_label(LINES)
+    crops = [label[34 + 56 * i - 8 : 34 + 56 * i + 40, 20:740] for i in range(len(LINES))]
+    region = _Region(0, None, label, None)  # type: ignore[arg-type]  # only the crops are read here
+    region.crops = [rotate90(c, 2) for c in crops] if upside_down else crops
+    picks = np.arange(len(crops))
+    assert default_pipeline._confirm_flips([region], [picks], [vote]) == [flip]

@@ -277,14 +277,20 @@ class OcrPipeline:
             if not flat:
                 return
             p180 = self.classifier.prob_180(flat)
-            start = 0
+            votes, start = [], 0
             for r, idx in zip(regions, picks, strict=True):
+                p = p180[start : start + len(idx)]
+                start += len(idx)
+                weight = np.array([r.crops[j].shape[1] for j in idx], np.float32)
+                votes.append(float(((p - 0.5) * weight).sum() / weight.sum()) if len(idx) else -0.5)
+            flips = self._confirm_flips(regions, picks, votes)
+            start = 0
+            for r, idx, flip in zip(regions, picks, flips, strict=True):
                 p = p180[start : start + len(idx)]
                 start += len(idx)
                 if not len(idx):
                     continue
-                weight = np.array([r.crops[j].shape[1] for j in idx], np.float32)
-                if float(((p - 0.5) * weight).sum()) > 0:
+                if flip:
                     r.flipped = True
                     p = 1.0 - p
                     r.quads = r.quads[:, [2, 3, 0, 1]]
@@ -292,6 +298,28 @@ class OcrPipeline:
                 for j in idx[p > self.cfg.cls.thresh] if self.cfg.cls.flip_lines else ():
                     r.quads[j] = r.quads[j][[2, 3, 0, 1]]
                     r.crops[j] = rotate90(r.crops[j], 2)
+
+    def _confirm_flips(
+        self, regions: list[_Region], picks: list[np.ndarray], votes: list[float]
+    ) -> list[bool]:
+        """Upside down or not, per region. A classifier vote not clearly "upright" (every flip, and weak keeps)
+        is settled by reading the voting lines both ways with the quickest recogniser: text read the wrong way
+        up reads with clearly lower confidence, and blur or carton print that fools the 2-class classifier
+        (measured: whole labels read upside down) does not fool that."""
+        flips = [v > 0 for v in votes]
+        check = [k for k, v in enumerate(votes) if v > -self.cfg.cls.confirm_below and len(picks[k])]
+        if not check:
+            return flips
+        crops = [regions[k].crops[j] for k in check for j in picks[k]]
+        reads = self.recognizer.quick.recognize(crops + [rotate90(c, 2) for c in crops])
+        n, start = len(crops), 0
+        for k in check:
+            m = len(picks[k])
+            as_is = np.array([c for _, c in reads[start : start + m]], np.float32)
+            turned = np.array([c for _, c in reads[n + start : n + start + m]], np.float32)
+            flips[k] = float((turned - as_is).sum()) > 0
+            start += m
+        return flips
 
     def _recognize(self, regions: list[_Region], clock: _StageClock) -> list[list[tuple[str, float]]]:
         work = _per_page(regions, lambda r: float(sum(c.shape[1] / max(c.shape[0], 1) for c in r.crops)))

@@ -84,6 +84,11 @@ class TextRecognizer:
     def __init__(self, engine: Engine, cfg: RecConfig, charset: list[str], height: int) -> None:
         self.engine, self.cfg, self.charset, self.height = engine, cfg, charset, height
 
+    @property
+    def quick(self) -> TextRecognizer:
+        """The cheapest recogniser available (itself): reads used as a signal, not as output."""
+        return self
+
     def prepare(self, crop: np.ndarray) -> np.ndarray:
         return resize_to_height(crop, self.height, self.cfg.max_width)
 
@@ -128,6 +133,10 @@ class CascadeRecognizer:
     ) -> None:
         self.fast, self.strong = fast, strong
         self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
+
+    @property
+    def quick(self) -> TextRecognizer:
+        return self.fast
 
     def recheck(self, text: str, conf: float) -> bool:
         """Unsure lines, and number-heavy lines (tracking numbers: a confident fast misread costs the most)."""

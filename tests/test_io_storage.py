@@ -382,8 +382,11 @@ def test_transient_faults_are_retried_through(faulty: tuple[FaultProxy, str], ac
     assert store.fetch("a.jpg") == bytes(range(256)) * 4
     assert proxy.count("GET", action) == 2
     # One HEAD per attempt: 2 failed + 1 good — except that aiohttp itself re-sends an idempotent request
-    # once when the connection drops before any response, so two resets may cost only one attempt.
-    assert proxy.count("HEAD") in ((2, 3) if action == "reset" else (3,))
+    # once when the connection drops before any response, so two resets may cost only one attempt; and the
+    # 0.5 s read timeout used here to keep stalls short can also expire on a healthy request when the machine
+    # is loaded, costing one more attempt (still within the 4-attempt budget: the fetch above succeeded).
+    allowed = {"reset": (2, 3, 4), "stall": (3, 4)}.get(action, (3,))
+    assert proxy.count("HEAD") in allowed
 
 
 @pytest.mark.parametrize("action", TRANSIENT)

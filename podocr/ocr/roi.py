@@ -110,8 +110,8 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[La
             paper = _sheet_under(text, papers) or _paper_around(probe, text, pts)
             box = text if paper is None else _union(text, paper)
             turns = sideways_turns(boxes.quads[members])
-            box = _label_shaped(box, boxes.quads[members], turns, (h, w))
-            region = LabelRegion(box, turns, _long_side(box))
+            shaped = _label_shaped(box, boxes.quads[members], turns, (h, w))
+            region = LabelRegion(_both_ways(box, shaped, (h, w)), turns, _long_side(shaped))
             (strong if len(members) >= MIN_LABEL_LINES else weak).append(region)
     sheets = []
     for area, rect, contour in papers:
@@ -308,6 +308,22 @@ def _label_shaped(box: Box, quads: np.ndarray, turns: int, shape: tuple[int, int
         return (int(max(0, x0 - grow)), y0, int(min(w, x1 + grow)), y1)
     grow = max(0.0, ratio * (x1 - x0) - (y1 - y0)) / 2
     return (x0, int(max(0, y0 - grow)), x1, int(min(h, y1 + grow)))
+
+
+def _both_ways(box: Box, shaped: Box, shape: tuple[int, int]) -> Box:
+    """The crop for a label-shaped box: its growth over `box` applied in full on both sides.
+
+    Which end of the label the probe saw is unknown (the 180° decision comes later), and the part it misses is
+    usually the barcode block with the tracking number under it, at one end: half the growth on each side cut
+    that line off. The label's size (and so the reading resolution) stays that of `shaped`.
+    """
+    h, w = shape
+    return (
+        int(max(0, shaped[0] - (box[0] - shaped[0]))),
+        int(max(0, shaped[1] - (box[1] - shaped[1]))),
+        int(min(w, shaped[2] + (shaped[2] - box[2]))),
+        int(min(h, shaped[3] + (shaped[3] - box[3]))),
+    )
 
 
 def _long_side(box: Box) -> float:

@@ -277,17 +277,14 @@ class OcrPipeline:
             if not flat:
                 return
             p180 = self.classifier.prob_180(flat)
-            votes, start = [], 0
-            for r, idx in zip(regions, picks, strict=True):
-                p = p180[start : start + len(idx)]
-                start += len(idx)
+            ends = np.cumsum([len(idx) for idx in picks])
+            probs = [p180[end - len(idx) : end] for idx, end in zip(picks, ends, strict=True)]
+            votes = []
+            for r, idx, p in zip(regions, picks, probs, strict=True):
                 weight = np.array([r.crops[j].shape[1] for j in idx], np.float32)
                 votes.append(float(((p - 0.5) * weight).sum() / weight.sum()) if len(idx) else -0.5)
             flips = self._confirm_flips(regions, picks, votes)
-            start = 0
-            for r, idx, flip in zip(regions, picks, flips, strict=True):
-                p = p180[start : start + len(idx)]
-                start += len(idx)
+            for r, idx, p, flip in zip(regions, picks, probs, flips, strict=True):
                 if not len(idx):
                     continue
                 if flip:

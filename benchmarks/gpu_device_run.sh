@@ -49,7 +49,7 @@ DATE=2026-11-26
 SETS=(--set v6-small --set v6-tiny)  # models.set, roi.probe_set and rec.fast_set defaults
 
 mkdir -p "$OUT" "$WORK"
-rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json}
+rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json,stacks.txt}
 exec > >(tee -a "$OUT/log.txt") 2>&1
 SUMMARY_TMP=$WORK/summary.json
 rm -f "$SUMMARY_TMP"
@@ -311,6 +311,17 @@ else
   echo "WARNING: dask_cuda does not import: GPU runs use one LocalCluster worker with engine.provider=cuda"
   GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
   export PODOCR__ENGINE__PROVIDER=cuda
+fi
+
+# 3b. optional in-process diagnosis (no Dask): per-stage ms one photo at a time, batched, and 8 threads sharing
+# one pipeline; thread stacks every 20 s go to $OUT/stacks.txt so a hang shows where it hangs
+if [ "${DIAG_S:-0}" -gt 0 ] && [ "$(left)" -ge $((DIAG_S + 20)) ]; then
+  step "3b. in-process diagnosis (${DIAG_S}s)"
+  timeout -k 5 $((DIAG_S + 15)) "$PY" benchmarks/gpu_diag.py "$WORK/day/images" \
+    --device "$([ $STAND_IN = 1 ] && echo cpu || echo cuda)" --budget-s "$DIAG_S" \
+    --variants "${DIAG_VARIANTS:-default,nchw,cudnn_benchmark}" 2>"$OUT/stacks.txt"
+  echo "gpu_diag exit $?"
+  [ "${DIAG_ONLY:-0}" = 1 ] && { step "done (DIAG_ONLY)"; exit 0; }
 fi
 
 # 4. the number that matters most: GPU, torch backend, fp32

@@ -97,7 +97,8 @@ class RecConfig:
     drop_score: float = 0.5
     fast_set: str = "v6-tiny"  # read every line first with this set's (faster) recogniser ("" = off) ...
     recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
-    recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off)
+    recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off) ...
+    recheck_digits_below: float = 0.99  # ... read below this confidence (above: only spacing changed)
 
 
 @dataclass

@@ -205,6 +205,23 @@ def test_recognizer_returns_results_in_input_order_across_width_buckets(tiny):
     texts = [t for t, _ in small_batches.recognize(crops)]
     assert [normalise_nospace(t) for t in texts] == [normalise_nospace(w) for w in words]
 
+    # reads made earlier are returned as given and not read again; the others read as before
+    calls: list[int] = []
+    engine = tiny.recognizer.engine
+
+    class Counting:
+        def run(self, x: np.ndarray) -> np.ndarray:
+            calls.append(x.shape[0])
+            return engine.run(x)
+
+    counted = TextRecognizer(Counting(), small_batches.cfg, tiny.recognizer.charset, 48)  # type: ignore[arg-type]
+    out = counted.recognize(crops, {0: ("EARLIER", 0.42), 4: ("1Z", 0.5)})
+    assert out[0] == ("EARLIER", 0.42) and out[4] == ("1Z", 0.5)
+    assert [normalise_nospace(t) for i, (t, _) in enumerate(out) if i not in (0, 4)] == [
+        normalise_nospace(w) for i, w in enumerate(words) if i not in (0, 4)
+    ]
+    assert sum(calls) == len(words) - 2
+
 
 def test_cli_prints_lines_json_and_annotation(tmp_path, photos):
     path = tmp_path / "photo.jpg"
@@ -276,3 +293,29 @@ def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, 
     region.crops = [rotate90(c, 2) for c in crops] if upside_down else crops
     picks = np.arange(len(crops))
     assert default_pipeline._confirm_flips([region], [picks], [vote]) == [flip]
+    if vote > -default_pipeline.cfg.cls.confirm_below:
+        # the reads of the way chosen are kept, so recognition does not read these lines again
+        chosen = [rotate90(c, 2) for c in region.crops] if flip else region.crops
+        fresh = default_pipeline.recognizer.quick.recognize(chosen)
+        assert [region.quick_reads[j] for j in range(len(crops))] == fresh
+        assert [normalise_nospace(t) for t, _ in fresh] == [normalise_nospace(t) for t in LINES]
+    else:
+        assert region.quick_reads == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "conf", "recheck"),
+    [
+        ("MAPLE AVE", 0.85, True),  # unsure: re-read
+        ("MAPLE AVE", 0.95, False),
+        ("1Z 5R8 939 03 5756 7127", 0.95, True),  # number-heavy and not near-certain: re-read
+        ("1Z 5R8 939 03 5756 7127", 0.995, False),  # near-certain: a re-read changed only spacing (measured)
+        ("PO 1234567", 0.95, False),  # 7 digits: not a tracking-number line
+    ],
+)
+def test_cascade_rechecks_unsure_and_number_heavy_lines(tiny, text, conf, recheck):
+    from podocr.ocr.rec import CascadeRecognizer
+
+    rec = tiny.recognizer
+    cascade = CascadeRecognizer(rec, rec, recheck_below=0.9, recheck_digits=8, recheck_digits_below=0.99)
+    assert cascade.recheck(text, conf) is recheck

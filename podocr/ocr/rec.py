@@ -92,8 +92,17 @@ class TextRecognizer:
     def prepare(self, crop: np.ndarray) -> np.ndarray:
         return resize_to_height(crop, self.height, self.cfg.max_width)
 
-    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        """(text, confidence) per crop, in input order."""
+    def recognize(
+        self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None
+    ) -> list[tuple[str, float]]:
+        """(text, confidence) per crop, in input order; crops in `known` (index → this recogniser's read of
+        it, made earlier) are not read again."""
+        if known:
+            todo = [i for i in range(len(crops)) if i not in known]
+            merged = [known.get(i, ("", 0.0)) for i in range(len(crops))]
+            for i, res in zip(todo, self.recognize([crops[i] for i in todo]) if todo else [], strict=True):
+                merged[i] = res
+            return merged
         resized = [self.prepare(c) for c in crops]
         widths = [self.padded_width(r.shape[1]) for r in resized]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
@@ -129,10 +138,16 @@ class CascadeRecognizer:
     """
 
     def __init__(
-        self, fast: TextRecognizer, strong: TextRecognizer, recheck_below: float, recheck_digits: int = 0
+        self,
+        fast: TextRecognizer,
+        strong: TextRecognizer,
+        recheck_below: float,
+        recheck_digits: int = 0,
+        recheck_digits_below: float = 1.0,
     ) -> None:
         self.fast, self.strong = fast, strong
         self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
+        self.recheck_digits_below = recheck_digits_below
 
     @property
     def quick(self) -> TextRecognizer:
@@ -141,10 +156,15 @@ class CascadeRecognizer:
     def recheck(self, text: str, conf: float) -> bool:
         """Unsure lines, and number-heavy lines (tracking numbers: a confident fast misread costs the most)."""
         digits = sum(ch.isdigit() for ch in text)
-        return conf < self.recheck_below or (self.recheck_digits > 0 and digits >= self.recheck_digits)
+        if conf < self.recheck_below:
+            return True
+        return 0 < self.recheck_digits <= digits and conf < self.recheck_digits_below
 
-    def recognize(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        out = self.fast.recognize(crops)
+    def recognize(
+        self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None
+    ) -> list[tuple[str, float]]:
+        """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones."""
+        out = self.fast.recognize(crops, known)
         unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf)]
         if unsure:
             for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):

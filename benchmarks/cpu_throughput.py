@@ -131,7 +131,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--data", required=True, help="folder with labels.jsonl and images/ (podocr synth output)"
     )
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
-    ap.add_argument("--batch", type=int, default=8, help="photos per podocr call (and per alternation chunk)")
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=16,
+        help="photos per podocr call and alternation chunk (job.ocr_batch_size)",
+    )
     ap.add_argument("--threads", type=int, default=1, help="podocr intra-op threads per model call")
     ap.add_argument(
         "--batch-threads",

@@ -48,7 +48,7 @@ def main() -> int:
     from podocr.ocr.pipeline import OcrPipeline
 
     paths = sorted(args.photos.glob("*.jpg"))[:32]
-    photos = [cv2.imread(str(p)) for p in paths]
+    photos: list[np.ndarray] = [img for p in paths if (img := cv2.imread(str(p))) is not None]
     print(
         json.dumps(
             {
@@ -91,7 +91,7 @@ def main() -> int:
     # Each variant: the same 4 photos three times (same shapes: rep 0 pays any per-shape cost, reps 1-2 are
     # steady state), then 16 new photos once (new shapes). Variants separate per-shape kernel selection or
     # compilation (cudnn.benchmark, NHWC) from plain slow kernels.
-    variants = {
+    variants: dict[str, dict[str, object]] = {
         "default": {},
         "nchw": {"engine.channels_last": False},
         "cudnn_benchmark": {"engine.cudnn_conv_algo_search": "EXHAUSTIVE"},

@@ -350,3 +350,13 @@ def test_k8s_batch_command_and_config_are_valid():
     cfg = PodocrConfig.load(path="", environ=settings)
     assert cfg.engine.provider == "cuda" and cfg.job.log_json is True
     assert cfg.job.output == settings["PODOCR__JOB__OUTPUT"]
+
+
+@pytest.mark.parametrize("path", sorted((JOBS / "config").glob("*.toml")), ids=lambda p: p.name)
+def test_example_configs_load_and_change_something(path: Path):
+    """Every shipped config file parses with no unknown keys (load raises on those) and differs from the
+    defaults; the speed-first one reads label crops with the v6-tiny detector."""
+    cfg = PodocrConfig.load(path, environ={})
+    assert cfg.to_dict() != PodocrConfig().to_dict()
+    if path.name == "cpu-speed.toml":
+        assert cfg.det.set == "v6-tiny" and cfg.models.set == PodocrConfig().models.set

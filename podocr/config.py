@@ -75,6 +75,9 @@ class DetConfig:
     min_box_side: float = 3.0
     batch_size: int = 8
     bucket_step: int = 64  # padded det inputs are rounded up to multiples of this → few distinct shapes
+    deblur_below: float = 0.3  # a label this blurry (ocr/deblur.py sharpness) that read little is re-read
+    deblur_sigma: float = 0.2  # ... deconvolved: Gaussian sigma undone, as a share of its small-line height
+    deblur_max_lines: int = 5  # ... "read little": at most this many lines of ≥ 0.8 confidence (0 = off)
 
 
 @dataclass

@@ -28,6 +28,7 @@ import numpy as np
 from podocr.config import DetConfig, PodocrConfig
 from podocr.ocr.batching import round_up
 from podocr.ocr.cls import CLS_SHAPE, LineClassifier
+from podocr.ocr.deblur import sharpness, wiener_deblur
 from podocr.ocr.det import MODEL_STRIDE, DetBoxes, TextDetector
 from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
@@ -45,6 +46,7 @@ from podocr.ocr.roi import (
 from podocr.types import PageResult, TextLine
 
 STAGES = ("roi", "det", "crop", "cls", "rec")
+CONFIDENT = 0.8  # a line read at least this sure counts as read when judging a page (blur re-read)
 
 
 @dataclass
@@ -205,13 +207,51 @@ class OcrPipeline:
     def _run_batch(self, photos: list[np.ndarray]) -> list[PageResult]:
         if not photos:
             return []
+        pages, regions = self._read(photos)
+        for i, page in enumerate(pages):
+            main = next((r for r in regions if r.page == i), None)
+            if main is not None and self._wants_reread(page, main):
+                pages[i] = self._reread_blurred(photos[i], page, main)
+        return pages
+
+    def _read(self, photos: list[np.ndarray]) -> tuple[list[PageResult], list[_Region]]:
         clock = _StageClock(len(photos))
         regions = self._plan(photos, clock)
         self._detect(photos, regions, clock)
         self._crop(photos, regions, clock)
         self._orient(regions, clock)
         texts = self._recognize(regions, clock)
-        return self._assemble(photos, regions, texts, clock)
+        return self._assemble(photos, regions, texts, clock), regions
+
+    def _wants_reread(self, page: PageResult, main: _Region) -> bool:
+        """A label crop (not a whole photo: its line height is unknown) that read at most
+        `det.deblur_max_lines` confident lines and whose detector input is blurrier than `det.deblur_below`."""
+        det = self.cfg.det
+        if det.deblur_max_lines <= 0 or det.deblur_below <= 0 or not main.plan.from_roi:
+            return False
+        if sum(line.confidence >= CONFIDENT for line in page.lines) > det.deblur_max_lines:
+            return False
+        return sharpness(main.image) < det.deblur_below
+
+    def _reread_blurred(self, photo: np.ndarray, page: PageResult, main: _Region) -> PageResult:
+        """Read the photo again with its label crop deconvolved (ocr/deblur.py); the read with more confident
+        text wins, and the page's stage times include both reads. The blur undone is `det.deblur_sigma` of
+        the label's small-line height, which the ROI stage estimated for the reading resolution."""
+        det = self.cfg.det
+        sigma = det.deblur_sigma * det.target_line_px / main.plan.scale
+        x0, y0, x1, y1 = main.plan.box
+        pad = int(np.ceil(3 * sigma))
+        h, w = photo.shape[:2]
+        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+        t0 = time.perf_counter()
+        sharpened = photo.copy()
+        sharpened[y0:y1, x0:x1] = wiener_deblur(photo[y0:y1, x0:x1], sigma)
+        deblur_s = time.perf_counter() - t0
+        again = self._read([sharpened])[0][0]
+        timings = {k: page.timings.get(k, 0.0) + again.timings.get(k, 0.0) for k in STAGES}
+        timings["roi"] += deblur_s
+        best = again if _confident_chars(again) > _confident_chars(page) else page
+        return dataclasses.replace(best, timings=timings)
 
     # ---- stages -----------------------------------------------------------------------------------------
     def _plan(self, photos: list[np.ndarray], clock: _StageClock) -> list[_Region]:
@@ -480,3 +520,7 @@ def _union(boxes: list[tuple[int, int, int, int]]) -> list[int] | None:
         max(b[2] for b in boxes),
         max(b[3] for b in boxes),
     ]
+
+
+def _confident_chars(page: PageResult) -> int:
+    return sum(len(line.text.strip()) for line in page.lines if line.confidence >= CONFIDENT)

@@ -360,3 +360,4 @@ def test_example_configs_load_and_change_something(path: Path):
     assert cfg.to_dict() != PodocrConfig().to_dict()
     if path.name == "cpu-speed.toml":
         assert cfg.det.set == "v6-tiny" and cfg.models.set == PodocrConfig().models.set
+        assert cfg.det.deblur_max_lines == 0

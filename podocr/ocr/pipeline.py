@@ -9,7 +9,8 @@ label crops, line classification, recognition of every line of every photo. Stag
     cls   P(180°) per line; a page whose lines vote "upside down" is flipped as a whole      (cls.py)
     rec   CTC-recognise all lines, bucketed by width                                        (rec.py)
 
-Lines come back in reading order in the upright label frame, with quads in original-photo pixels.
+A label that read little and is blurry is read once more from a deconvolved crop (deblur.py); the better
+read wins. Lines come back in reading order in the upright label frame, with quads in original-photo pixels.
 """
 
 from __future__ import annotations

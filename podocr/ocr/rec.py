@@ -99,10 +99,8 @@ class TextRecognizer:
         it, made earlier) are not read again."""
         if known:
             todo = [i for i in range(len(crops)) if i not in known]
-            merged = [known.get(i, ("", 0.0)) for i in range(len(crops))]
-            for i, res in zip(todo, self.recognize([crops[i] for i in todo]) if todo else [], strict=True):
-                merged[i] = res
-            return merged
+            fresh = dict(zip(todo, self.recognize([crops[i] for i in todo]), strict=True))
+            return [known[i] if i in known else fresh[i] for i in range(len(crops))]
         resized = [self.prepare(c) for c in crops]
         widths = [self.padded_width(r.shape[1]) for r in resized]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
+# The torch extra (torch, onnx, onnx2torch) is optional: without it this module skips, with the reason, at collection.
+pytest.importorskip("onnx")
 pytest.importorskip("torch")
 pytest.importorskip("onnx2torch")
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 
 from podocr.ocr.torch_convert import (
     ConversionError,

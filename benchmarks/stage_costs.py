@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = OcrPipeline.from_config(cfg, intra_op_threads=args.threads)
     # Every model call is timed under its role: the probe detector counts as det, both recognisers of a
     # cascade (rec.fast_set) as rec; TimedEngine.calls of one role are pooled.
-    from podocr.ocr.rec import CascadeRecognizer
+    from podocr.ocr.stages.rec import CascadeRecognizer
 
     holders: list[tuple[str, Any]] = [("det", pipeline.detector)]
     if pipeline.probe_detector is not pipeline.detector:

@@ -64,7 +64,9 @@ class DetConfig:
     limit_side: int = 960
     limit_type: str = "max"  # max: long side ≤ limit; min: short side ≥ limit
     target_line_px: float = 12.0  # resolution policy: scale a label crop so its small lines are ≈ this tall
-    label_lines: float = 70.0  # a 4×6 label's long side ≈ this many small-line heights (see ocr/roi.py)
+    label_lines: float = (
+        70.0  # a 4×6 label's long side ≈ this many small-line heights (see ocr/stages/roi.py)
+    )
     max_side: int = 1600  # hard cap on the detector input's long side
     min_side: int = 640  # floor on a label crop's detector long side (unless the crop is smaller)
     thresh: float = 0.3
@@ -75,7 +77,9 @@ class DetConfig:
     min_box_side: float = 3.0
     batch_size: int = 8
     bucket_step: int = 64  # padded det inputs are rounded up to multiples of this → few distinct shapes
-    deblur_below: float = 0.3  # a label this blurry (ocr/deblur.py sharpness) that read little is re-read
+    deblur_below: float = (
+        0.3  # a label this blurry (ocr/stages/deblur.py sharpness) that read little is re-read
+    )
     deblur_sigma: float = 0.2  # ... deconvolved: Gaussian sigma undone, as a share of its small-line height
     deblur_max_lines: int = 5  # ... "read little": at most this many lines of ≥ 0.8 confidence (0 = off)
 

@@ -12,7 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx2torch")
 import torch
 
-from podocr.ocr.torch_convert import (
+from podocr.ocr.runtime.torch_convert import (
     ConversionError,
     SamePad,
     constants_to_initializers,

@@ -1,4 +1,4 @@
-"""Blur measure and Wiener deconvolution (podocr/ocr/deblur.py), and the pipeline's second read of blurred
+"""Blur measure and Wiener deconvolution (podocr/ocr/stages/deblur.py), and the pipeline's second read of blurred
 labels, on real rendered text and the real models."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines
-from podocr.ocr.deblur import sharpness, wiener_deblur
 from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.stages.deblur import sharpness, wiener_deblur
 
 LINES = [
     "SHIP TO: MARIA GONZALEZ",

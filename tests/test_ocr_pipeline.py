@@ -14,7 +14,7 @@ from podocr.cli import main
 from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines, normalise_nospace
 from podocr.ocr.pipeline import OcrPipeline
-from podocr.ocr.rec import TextRecognizer
+from podocr.ocr.stages.rec import TextRecognizer
 from podocr.types import PageResult
 
 SETS = ["v4", "v5", "v6-tiny", "v6-small"]
@@ -314,7 +314,7 @@ def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, 
     ],
 )
 def test_cascade_rechecks_unsure_and_number_heavy_lines(tiny, text, conf, recheck):
-    from podocr.ocr.rec import CascadeRecognizer
+    from podocr.ocr.stages.rec import CascadeRecognizer
 
     rec = tiny.recognizer
     cascade = CascadeRecognizer(rec, rec, recheck_below=0.9, recheck_digits=8, recheck_digits_below=0.99)

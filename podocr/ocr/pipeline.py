@@ -28,14 +28,14 @@ import numpy as np
 
 from podocr.config import DetConfig, PodocrConfig
 from podocr.ocr.batching import round_up
-from podocr.ocr.cls import CLS_SHAPE, LineClassifier
-from podocr.ocr.deblur import sharpness, wiener_deblur
-from podocr.ocr.det import MODEL_STRIDE, DetBoxes, TextDetector
-from podocr.ocr.engine import EngineOptions, ShapeProfile, create_engine
 from podocr.ocr.geometry import apply_affine, compose, reading_order, rotate90, rotate90_affine
-from podocr.ocr.models import ModelSet, resolve
-from podocr.ocr.rec import CascadeRecognizer, TextRecognizer, crop_quad, load_charset
-from podocr.ocr.roi import (
+from podocr.ocr.registry import ModelSet, resolve
+from podocr.ocr.runtime.engine import EngineOptions, ShapeProfile, create_engine
+from podocr.ocr.stages.cls import CLS_SHAPE, LineClassifier
+from podocr.ocr.stages.deblur import sharpness, wiener_deblur
+from podocr.ocr.stages.det import MODEL_STRIDE, DetBoxes, TextDetector
+from podocr.ocr.stages.rec import CascadeRecognizer, TextRecognizer, crop_quad, load_charset
+from podocr.ocr.stages.roi import (
     ReadPlan,
     line_text,
     plan_reads,

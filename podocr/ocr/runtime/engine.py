@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 # backend name → "module:factory"; the factory signature is `EngineFactory` below.
 BACKENDS: dict[str, str] = {
-    "onnxruntime": "podocr.ocr.engine:create_ort_engine",
-    "torch": "podocr.ocr.engine_torch:create",
+    "onnxruntime": "podocr.ocr.runtime.engine:create_ort_engine",
+    "torch": "podocr.ocr.runtime.engine_torch:create",
 }
 
 ORT_PROVIDERS = {
@@ -206,7 +206,7 @@ def _trt_options(
 
 def _default_trt_cache() -> str:
     from podocr.config import ModelsConfig
-    from podocr.ocr.models import store_dir
+    from podocr.ocr.registry import store_dir
 
     return str(store_dir(ModelsConfig()) / "trt-cache")
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from podocr.config import RecConfig
 from podocr.ocr.batching import bucket_batches, round_up
-from podocr.ocr.engine import Engine
 from podocr.ocr.geometry import quad_size
-from podocr.ocr.models import ModelError, ModelSet
+from podocr.ocr.registry import ModelError, ModelSet
+from podocr.ocr.runtime.engine import Engine
 
 BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
 

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 
 from podocr.config import DetConfig, RoiConfig
-from podocr.ocr.det import DetBoxes, limit_scale
 from podocr.ocr.geometry import quad_size
+from podocr.ocr.stages.det import DetBoxes, limit_scale
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from podocr.config import PodocrConfig
-from podocr.ocr.engine import EngineError, EngineOptions, ShapeProfile, create_engine
-from podocr.ocr.models import Registry, resolve
 from podocr.ocr.pipeline import shape_profiles
+from podocr.ocr.registry import Registry, resolve
+from podocr.ocr.runtime.engine import EngineError, EngineOptions, ShapeProfile, create_engine
 
 TRT_PROVIDER = "TensorrtExecutionProvider"
 

@@ -17,9 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from podocr.ocr.cls import CLS_SHAPE
-from podocr.ocr.det import normalise
-from podocr.ocr.engine import relative_error
+from podocr.ocr.runtime.engine import relative_error
+from podocr.ocr.stages.cls import CLS_SHAPE
+from podocr.ocr.stages.det import normalise
 
 log = logging.getLogger(__name__)
 

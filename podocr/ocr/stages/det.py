@@ -14,8 +14,8 @@ import numpy as np
 
 from podocr.config import DetConfig
 from podocr.ocr.batching import bucket_batches, round_up
-from podocr.ocr.engine import Engine
 from podocr.ocr.geometry import rect_to_quad
+from podocr.ocr.runtime.engine import Engine
 
 # Per-channel normalisation on BGR/255, in the order PaddleOCR feeds cv2 images to its models.
 NORMS = {

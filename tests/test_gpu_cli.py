@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from podocr.cli import main
 from podocr.config import PodocrConfig
-from podocr.ocr.pipeline import shape_profiles
+from podocr.ocr.build import shape_profiles
 from podocr.ocr.registry import ModelError, resolve
 from podocr.ocr.runtime.engine import EngineError
 from podocr.ocr.runtime.trt import TRT_PROVIDER, plan_trt_builds, require_tensorrt

@@ -12,6 +12,7 @@ from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines
 from podocr.ocr.pipeline import OcrPipeline
 from podocr.ocr.stages.deblur import sharpness, wiener_deblur
+from podocr.ocr.stages.reread import wants_reread
 
 LINES = [
     "SHIP TO: MARIA GONZALEZ",
@@ -95,6 +96,6 @@ def test_a_sharp_label_is_read_once(blurred_label_photo):
     region = np.full((1600, 1200, 3), (70, 120, 170), np.uint8)
     region[500 : 500 + sharp.shape[0], 100 : 100 + sharp.shape[1]] = sharp
     page = pipeline.run([region])[0]
-    pages, regions = pipeline._read([region])
-    assert not pipeline._wants_reread(pages[0], regions[0])
+    pages, regions = pipeline.read([region])
+    assert not wants_reread(pages[0], regions[0], pipeline.cfg.det)
     assert [m.read for m in match_lines([ln.text for ln in page.lines], LINES)] == [True] * 4

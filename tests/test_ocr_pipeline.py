@@ -285,14 +285,16 @@ def test_a_photo_turned_reads_like_the_photo(default_pipeline, synth_photos, qua
 )
 def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, vote, upside_down, flip):
     from podocr.ocr.geometry import rotate90
-    from podocr.ocr.pipeline import _Region
+    from podocr.ocr.region import Region
+    from podocr.ocr.stages.orient import confirm_flips
 
     label = render_label(LINES)
     crops = [label[34 + 56 * i - 8 : 34 + 56 * i + 40, 20:740] for i in range(len(LINES))]
-    region = _Region(0, None, label, None)  # type: ignore[arg-type]  # only the crops are read here
+    region = Region(0, None, label, None)  # type: ignore[arg-type]  # only the crops are read here
     region.crops = [rotate90(c, 2) for c in crops] if upside_down else crops
     picks = np.arange(len(crops))
-    assert default_pipeline._confirm_flips([region], [picks], [vote]) == [flip]
+    quick, below = default_pipeline.recognizer.quick, default_pipeline.cfg.cls.confirm_below
+    assert confirm_flips([region], [picks], [vote], quick, below) == [flip]
     if vote > -default_pipeline.cfg.cls.confirm_below:
         # the reads of the way chosen are kept, so recognition does not read these lines again
         chosen = [rotate90(c, 2) for c in region.crops] if flip else region.crops

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from podocr.config import DetConfig, RoiConfig
-from podocr.ocr.geometry import quad_size
+from podocr.ocr.geometry import quad_size, sideways_turns
 from podocr.ocr.stages.det import DetBoxes, limit_scale
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
@@ -32,9 +32,6 @@ MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely cart
 LABEL_ASPECT = 1.5  # 4×6 in shipping labels: long side / short side
 SHEET_PER_TEXT = 4.0  # a paper sheet up to this many times the text's box area is the label itself
 PAPER_REACH = 0.5  # a text region grows toward its paper by at most this share of its size per side
-LINE_ELONGATION = 2.0  # a probe box at least this many times longer than tall is a text line, not a glyph
-SECOND_LOOK_VERTICAL = 0.15  # probe line length running vertically above this share → look again, turned
-SECOND_LOOK_MIN_TEXT = 0.6  # probe line length under this × the probe's long side → look again, turned
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +42,6 @@ class ReadPlan:
     quarter_turns: int  # 0 or 3: sideways labels are turned upright; 180° is decided later by line votes
     scale: float  # detection input = crop × scale
     from_roi: bool  # False → the whole photo (no label found, or ROI disabled)
-
-
-def probe_scale(height: int, width: int, probe_side: int) -> float:
-    return min(1.0, probe_side / max(height, width))
 
 
 def whole_photo_plan(height: int, width: int, det: DetConfig) -> ReadPlan:
@@ -238,42 +231,6 @@ def _paper_around(probe: np.ndarray, box: Box, pts: np.ndarray) -> Box | None:
         int(min(x0 + xs.max() + 1, box[2] + rx)),
         int(min(y0 + ys.max() + 1, box[3] + ry)),
     )
-
-
-def line_text(boxes: DetBoxes) -> tuple[float, float]:
-    """Total length of the line-like boxes (≥ `LINE_ELONGATION`:1), and the share of it running vertically.
-
-    The detectors are trained on upright text: on a label lying sideways they find fewer, shorter lines (often
-    glyph-sized pieces), so the total line length is the cheap measure of "this way up reads better".
-    """
-    if not len(boxes):
-        return 0.0, 0.0
-    size = np.array([quad_size(q) for q in boxes.quads], np.float32)
-    line = size[:, 0] >= LINE_ELONGATION * np.maximum(size[:, 1], 1e-3)
-    vertical = _runs_vertically(boxes.quads)
-    total = float(size[line, 0].sum())
-    return total, float(size[line & vertical, 0].sum()) / total if total else 0.0
-
-
-def wants_second_look(boxes: DetBoxes, probe_long_side: int) -> bool:
-    """True when the probe may have met a sideways label: part of its text runs vertically, or it saw little
-    text. Such probes are detected again turned 90° (`pipeline._probe`), ≈ 1 photo in 3 on our synthetic set."""
-    total, vertical = line_text(boxes)
-    return vertical >= SECOND_LOOK_VERTICAL or total < SECOND_LOOK_MIN_TEXT * probe_long_side
-
-
-def sideways_turns(quads: np.ndarray) -> int:
-    """3 (turn 90° counter-clockwise) when most text, weighted by length, runs vertically; else 0."""
-    d = quads[:, 1] - quads[:, 0]  # reading direction vector of each box
-    length = np.hypot(d[:, 0], d[:, 1])
-    vertical = _runs_vertically(quads)
-    return 3 if length[vertical].sum() > length[~vertical].sum() else 0
-
-
-def _runs_vertically(quads: np.ndarray) -> np.ndarray:
-    """Per box: its reading direction (first edge) is closer to vertical than to horizontal."""
-    d = quads[:, 1] - quads[:, 0]
-    return np.abs(d[:, 1]) > np.abs(d[:, 0])
 
 
 def det_scale(box: Box, label_side: float, det: DetConfig) -> float:

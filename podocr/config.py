@@ -96,7 +96,7 @@ class ClsConfig:
 
 @dataclass
 class RecConfig:
-    height: int = 48
+    # no height: each model set's input height is fixed by the model (registry.toml rec_height)
     min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") to 320 cost 25% rec time
     max_width: int = 1600
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes

@@ -37,7 +37,7 @@ class EngineConfig:
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
     batch_threads: int = 1  # split each OCR batch over this many threads (use with intra_op_threads = 1)
-    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: +0.5 GB with varying shapes
+    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
@@ -97,7 +97,7 @@ class ClsConfig:
 @dataclass
 class RecConfig:
     # no height: each model set's input height is fixed by the model (registry.toml rec_height)
-    min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") to 320 cost 25% rec time
+    min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") that wide wastes rec time
     max_width: int = 1600
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64

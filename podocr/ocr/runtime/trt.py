@@ -1,6 +1,6 @@
 """Prebuild ONNX Runtime TensorRT engine caches (`podocr models build-trt`) on the GPU host type that runs them.
 
-A TensorRT engine takes minutes to build per model (7–24 min for PP-OCR mobile on an A800, docs/gpu.md) and is
+A TensorRT engine takes many minutes to build per model (docs/gpu.md) and is
 only valid for one GPU architecture, TensorRT and ONNX Runtime version, and optimisation profile. Built lazily,
 that cost would land on the first partition of every fresh worker. This builds each model once, with exactly
 the profiles the pipeline passes at run time (`build.shape_profiles`), into `engine.trt_cache_dir`; ship that

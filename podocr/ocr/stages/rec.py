@@ -143,7 +143,7 @@ class CascadeRecognizer:
 
     The small PP-OCR recognisers' confidence separates right from wrong reads well enough that re-reading the
     unsure lines with the bigger model buys nearly all of its accuracy at a fraction of its cost
-    (docs/models.md has the measurement).
+    (docs/models.md).
     """
 
     def __init__(

@@ -1,17 +1,17 @@
 """Find the shipping label cheaply and choose the resolution to read it at.
 
-A low-resolution probe (long side `roi.probe_side`) runs the text detector. Its boxes are clustered into
+A low-resolution probe (plan.py) runs the text detector. Its boxes are clustered into
 text regions and the region with the most lines wins (a label has many small lines; a carton's printed
 "KEEP DRY" has a few big words). Because the probe misses the label's smallest lines, and in shadow or blur
 whole blocks of it, the region is then grown: onto a clean paper sheet under it, or onto the bright paper
 around it (local Otsu, reach-limited), and along the label's long axis to a 4×6 label's proportions. With no
 text at all, a clearly rectangular paper sheet is read instead; with neither, the whole photo (`det.limit_*`).
-Measured effect (docs/performance.md): +5.8 points of line recall over reading the whole photo at `max 960`.
+Reading the label at a resolution chosen for its text, not the photo's, is the pipeline's main accuracy lever.
 
 Resolution policy: the detector reads best when label lines are ≈ `det.target_line_px` tall. The probe cannot
 measure the small lines (they are 1–3 px there), so their height is estimated from the label's size: on a
-4×6 in shipping label the smaller lines are ≈ 1/`det.label_lines` of its long side (54–97, median 70, on our
-synthetic labels; the value comes from the layout, not the photo). The crop is scaled accordingly, within
+4×6 in shipping label the smaller lines are ≈ 1/`det.label_lines` of its long side (a property of the label
+layout, not of the photo). The crop is scaled accordingly, within
 `det.min_side`…`det.max_side` on the long side and never upscaled more than 2×. The probe's boxes also say
 whether the label lies sideways, so the crop is turned upright before detection.
 """

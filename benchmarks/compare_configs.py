@@ -13,14 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from cpu_throughput import score  # sibling script (benchmarks/ is not a package)
+from benchkit import add_stage_times, read_photo, score
 
 
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -33,8 +29,6 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = ap.parse_args(argv)
 
     import os
-
-    import cv2
 
     from podocr.config import PodocrConfig
     from podocr.eval.dataset import load_dataset
@@ -50,18 +44,17 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     samples = load_dataset(args.data, limit=args.limit)
     lines: list[list[list[str]]] = [[] for _ in pipes]
     wall = [0.0] * len(pipes)
-    stages: list[Counter[str]] = [Counter() for _ in pipes]
+    stages: list[dict[str, float]] = [{} for _ in pipes]
     for n in range(0, len(samples), args.batch):
         chunk = samples[n : n + args.batch]
-        images = [_read(cv2, s.image) for s in chunk]
+        images = [read_photo(s.image) for s in chunk]
         order = range(len(pipes)) if (n // args.batch) % 2 == 0 else reversed(range(len(pipes)))
         for k in order:
             t0 = time.perf_counter()
             pages = pipes[k].run(images)
             wall[k] += time.perf_counter() - t0
             lines[k].extend([ln.text for ln in p.lines] for p in pages)
-            for p in pages:
-                stages[k].update(p.timings)
+            add_stage_times(stages[k], (p.timings for p in pages))
         print(f"\r{min(n + args.batch, len(samples))}/{len(samples)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     rows = []
@@ -85,13 +78,6 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             f"{r['photos_per_s']:6.2f}  {st}; {rot}"
         )
     return rows
-
-
-def _read(cv2: Any, path: Path) -> Any:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise SystemExit(f"{path}: cannot decode")
-    return image
 
 
 if __name__ == "__main__":

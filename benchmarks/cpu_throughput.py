@@ -25,19 +25,18 @@ import resource
 import statistics
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
+
+from benchkit import add_stage_times, machine, read_photo, score
 
 SYSTEMS = ("podocr", "rapidocr")
 
 
 # ---- workers (one process per system) ---------------------------------------------------------------------
 def _worker(system: str, conn: Connection, options: dict[str, Any]) -> None:
-    import cv2
-
     info, run = _podocr_runner(options) if system == "podocr" else _rapidocr_runner()
     conn.send({"ready": True, "info": info})
     while True:
@@ -45,7 +44,7 @@ def _worker(system: str, conn: Connection, options: dict[str, Any]) -> None:
         if paths is None:
             break
         t0 = time.perf_counter()
-        images = [cv2.imread(p, cv2.IMREAD_COLOR) for p in paths]
+        images = [read_photo(p) for p in paths]
         decode_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         per_photo = run(images)
@@ -89,39 +88,6 @@ def _rapidocr_runner() -> tuple[dict[str, Any], Runner]:
         return out
 
     return {"system": "rapidocr_onnxruntime 1.4.4, defaults"}, run
-
-
-# ---- scoring ------------------------------------------------------------------------------------------------
-def rotation_bucket(condition: dict[str, Any]) -> str:
-    rot = condition.get("rotation_deg")
-    if rot is None:
-        return "unknown"
-    q = round(float(rot) / 90) % 4
-    return ("~0°", "~90°", "~180°", "~270°")[q]
-
-
-def score(samples: Sequence[Any], predictions: Sequence[list[str]]) -> dict[str, Any]:
-    from podocr.eval.metrics import match_lines, tracking_found
-
-    read = total = found = with_tracking = 0
-    buckets: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for sample, lines in zip(samples, predictions, strict=True):
-        matches = match_lines(lines, sample.lines)
-        n_read = sum(m.read for m in matches)
-        read, total = read + n_read, total + len(matches)
-        b = buckets[rotation_bucket(sample.condition)]
-        b[0], b[1] = b[0] + n_read, b[1] + len(matches)
-        gt = sample.fields.get("tracking_number")
-        if gt:
-            with_tracking += 1
-            found += tracking_found(lines, gt)
-    return {
-        "line_recall": read / total if total else None,
-        "tracking_accuracy": found / with_tracking if with_tracking else None,
-        "line_recall_by_rotation": {k: v[0] / v[1] for k, v in sorted(buckets.items()) if v[1]},
-        "gt_lines": total,
-        "photos_with_tracking": with_tracking,
-    }
 
 
 # ---- driver -------------------------------------------------------------------------------------------------
@@ -192,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "photo_s": [],
             "lines": [],
             "peak_rss_mb": 0.0,
-            "stages": defaultdict(float),
+            "stages": {},
         }
         for s in systems
     }
@@ -222,8 +188,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 assert photo is not None
                 acc["photo_s"].append(photo["s"])
                 acc["lines"].append(photo["lines"])
-                for stage, sec in photo.get("timings", {}).items():
-                    acc["stages"][stage] += sec
+                add_stage_times(acc["stages"], [photo.get("timings", {})])
         done = (n + 1) * args.batch
         print(f"\r{min(done, len(samples))}/{len(samples)} photos", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -235,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     report: dict[str, Any] = {
         "data": str(args.data),
         "photos": len(samples),
-        "machine": _machine(),
+        "machine": machine(),
         "batch": args.batch,
         "systems": {},
     }
@@ -265,19 +230,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=2))
     return report
-
-
-def _machine() -> dict[str, Any]:
-    import platform
-
-    import onnxruntime
-
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "onnxruntime": onnxruntime.__version__,
-    }
 
 
 def format_report(report: dict[str, Any]) -> str:

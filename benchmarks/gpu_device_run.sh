@@ -96,7 +96,7 @@ fi
 import importlib, sys
 stand_in = sys.argv[1] == "1"
 mods = ["numpy", "torch", "onnx", "onnxruntime", "cv2", "pyarrow", "pandas", "dask", "distributed", "onnx2torch",
-        "pyclipper", "rapidfuzz", "usaddress", "torchvision", "podocr.job.runner", "podocr.ocr.engine_torch",
+        "pyclipper", "rapidfuzz", "usaddress", "torchvision", "podocr.job.runner", "podocr.ocr.runtime.engine_torch",
         "podocr.extract", "dask_cuda"]
 versions = {}
 for m in mods:

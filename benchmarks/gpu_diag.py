@@ -2,10 +2,8 @@
 
     PODOCR_MODELS_DIR=... python benchmarks/gpu_diag.py PHOTO_DIR [--device cuda|cpu] [--budget-s 150]
 
-First H200 run (torch 2.11+cu130, cuDNN 9.19, fp32, NHWC): 0.3-0.4 photos/s, every stack dump inside a conv
-forward, 1-7 s per stage per photo -- slow convolutions, not Python or Dask. For each engine variant (NHWC or
-NCHW, cudnn.benchmark off or on) this loads the pipeline (torch backend) and times the same 4 photos three times
-(steady state vs per-shape cost) and 16 new photos. A stack dump of every thread goes to stderr every 20 s, so a
+For each engine variant (NHWC or NCHW, cudnn.benchmark off or on) this loads the pipeline (torch backend) and
+times the same 4 photos three times (steady state vs per-shape cost) and 16 new photos. A stack dump of every thread goes to stderr every 20 s, so a
 hang shows where it hangs. Prints one JSON line per step.
 """
 
@@ -21,14 +19,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from benchkit import add_stage_times
 
 
 def _stages(pages: list) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for p in pages:
-        for k, v in p.timings.items():
-            out[k] = out.get(k, 0.0) + v * 1000 / len(pages)
-    return {k: round(v, 1) for k, v in out.items()}
+    """Milliseconds per photo by stage."""
+    total = add_stage_times({}, (p.timings for p in pages))
+    return {k: round(v * 1000 / len(pages), 1) for k, v in total.items()}
 
 
 def main() -> int:

@@ -17,11 +17,11 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchkit import add_stage_times, read_photo
 
 
 class TimedEngine:
@@ -41,8 +41,6 @@ class TimedEngine:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import cv2
-
     from podocr.config import PodocrConfig
     from podocr.ocr.pipeline import OcrPipeline
 
@@ -65,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = OcrPipeline.from_config(cfg, intra_op_threads=args.threads)
     # Every model call is timed under its role: the probe detector counts as det, both recognisers of a
     # cascade (rec.fast_set) as rec; TimedEngine.calls of one role are pooled.
-    from podocr.ocr.rec import CascadeRecognizer
+    from podocr.ocr.stages.rec import CascadeRecognizer
 
     holders: list[tuple[str, Any]] = [("det", pipeline.detector)]
     if pipeline.probe_detector is not pipeline.detector:
@@ -85,18 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         timed[role] = engine
 
     decode_s = decode_cpu = pipeline_cpu = 0.0
-    stage_s: dict[str, float] = defaultdict(float)
+    stage_s: dict[str, float] = {}
     for start in range(0, len(paths), args.batch):
         t0, c0 = time.perf_counter(), time.process_time()
-        images = [cv2.imread(str(p), cv2.IMREAD_COLOR) for p in paths[start : start + args.batch]]
+        images = [read_photo(p) for p in paths[start : start + args.batch]]
         decode_s += time.perf_counter() - t0
         decode_cpu += time.process_time() - c0
         c0 = time.process_time()
-        pages = pipeline.run([im for im in images if im is not None])
+        pages = pipeline.run(images)
         pipeline_cpu += time.process_time() - c0
-        for page in pages:
-            for name, seconds in page.timings.items():
-                stage_s[name] += seconds
+        add_stage_times(stage_s, (page.timings for page in pages))
 
     n = len(paths)
     model_s = {role: sum(c[1] for c in e.calls) for role, e in timed.items()}

@@ -73,7 +73,7 @@ def _models_cfg(to: str | None, source: str | None, config: str | None = None) -
 )
 def models_pull(sets: tuple[str, ...], to: str | None, source: str | None) -> None:
     """Materialise model files into the store and verify their sha256."""
-    from podocr.ocr.models import ModelError, pull
+    from podocr.ocr.registry import ModelError, pull
 
     try:
         for r in pull(_models_cfg(to, source), list(sets) or None):
@@ -88,7 +88,7 @@ def models_pull(sets: tuple[str, ...], to: str | None, source: str | None) -> No
 @click.option("--to", default=None, help="Model store folder to read from.")
 def models_push(dest: str, sets: tuple[str, ...], to: str | None) -> None:
     """Copy verified model files to a mirror (e.g. s3://bucket/models) for `pull --from`."""
-    from podocr.ocr.models import ModelError, push
+    from podocr.ocr.registry import ModelError, push
 
     try:
         for uri in push(_models_cfg(to, None), dest, list(sets) or None):
@@ -101,7 +101,7 @@ def models_push(dest: str, sets: tuple[str, ...], to: str | None) -> None:
 @click.option("--to", default=None, help="Model store folder.")
 def models_list(to: str | None) -> None:
     """List model sets and whether each file is present and verified."""
-    from podocr.ocr.models import Registry, check_file, store_dir
+    from podocr.ocr.registry import Registry, check_file, store_dir
 
     cfg = _models_cfg(to, None)
     reg, store = Registry.load(cfg.registry or None), store_dir(cfg)
@@ -117,7 +117,7 @@ def models_list(to: str | None) -> None:
 @click.option("--to", default=None, help="Model store folder.")
 def models_verify(sets: tuple[str, ...], to: str | None) -> None:
     """Check every stored file against its pinned sha256; exit 1 on any problem."""
-    from podocr.ocr.models import Registry, check_file, store_dir
+    from podocr.ocr.registry import Registry, check_file, store_dir
 
     cfg = _models_cfg(to, None)
     reg, store = Registry.load(cfg.registry or None), store_dir(cfg)
@@ -200,9 +200,9 @@ def ocr_command(
 
     from podocr.config import ConfigError, PodocrConfig
     from podocr.ocr.annotate import annotate
-    from podocr.ocr.engine import EngineError
-    from podocr.ocr.models import ModelError
     from podocr.ocr.pipeline import OcrPipeline
+    from podocr.ocr.registry import ModelError
+    from podocr.ocr.runtime.engine import EngineError
 
     try:
         pipeline = OcrPipeline.from_config(PodocrConfig.load(overrides={"models.set": model_set}))
@@ -343,9 +343,9 @@ def demo_command(
 def models_build_trt(sets: tuple[str, ...], cache_dir: str | None, fp16: bool | None) -> None:
     """Prebuild TensorRT engines for the run-time input profiles, on the GPU host type that will run them."""
     from podocr.config import PodocrConfig
-    from podocr.ocr.engine import EngineError
-    from podocr.ocr.models import ModelError
-    from podocr.ocr.trt import build_trt_cache
+    from podocr.ocr.registry import ModelError
+    from podocr.ocr.runtime.engine import EngineError
+    from podocr.ocr.runtime.trt import build_trt_cache
 
     cfg = PodocrConfig.load(overrides={"engine.trt_cache_dir": cache_dir, "engine.fp16": fp16})
     try:

@@ -37,7 +37,7 @@ class EngineConfig:
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
     batch_threads: int = 1  # split each OCR batch over this many threads (use with intra_op_threads = 1)
-    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: +0.5 GB with varying shapes
+    cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
@@ -64,7 +64,9 @@ class DetConfig:
     limit_side: int = 960
     limit_type: str = "max"  # max: long side ≤ limit; min: short side ≥ limit
     target_line_px: float = 12.0  # resolution policy: scale a label crop so its small lines are ≈ this tall
-    label_lines: float = 70.0  # a 4×6 label's long side ≈ this many small-line heights (see ocr/roi.py)
+    label_lines: float = (
+        70.0  # a 4×6 label's long side ≈ this many small-line heights (see ocr/stages/roi.py)
+    )
     max_side: int = 1600  # hard cap on the detector input's long side
     min_side: int = 640  # floor on a label crop's detector long side (unless the crop is smaller)
     thresh: float = 0.3
@@ -75,7 +77,9 @@ class DetConfig:
     min_box_side: float = 3.0
     batch_size: int = 8
     bucket_step: int = 64  # padded det inputs are rounded up to multiples of this → few distinct shapes
-    deblur_below: float = 0.3  # a label this blurry (ocr/deblur.py sharpness) that read little is re-read
+    deblur_below: float = (
+        0.3  # a label this blurry (ocr/stages/deblur.py sharpness) that read little is re-read
+    )
     deblur_sigma: float = 0.2  # ... deconvolved: Gaussian sigma undone, as a share of its small-line height
     deblur_max_lines: int = 5  # ... "read little": at most this many lines of ≥ 0.8 confidence (0 = off)
 
@@ -92,8 +96,8 @@ class ClsConfig:
 
 @dataclass
 class RecConfig:
-    height: int = 48
-    min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") to 320 cost 25% rec time
+    # no height: each model set's input height is fixed by the model (registry.toml rec_height)
+    min_width: int = 80  # no 320-px floor: padding short lines ("ZONE 5") that wide wastes rec time
     max_width: int = 1600
     width_bucket: int = 80  # crops are padded up to multiples of this width → few distinct shapes
     batch_size: int = 64

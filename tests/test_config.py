@@ -64,3 +64,10 @@ def test_config_file_flag_with_bad_key_fails_clearly(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["--config", str(f), "config", "show"])
     assert result.exit_code != 0
     assert "partition_sise" in result.output
+
+
+def test_rec_height_is_not_a_setting():
+    # the recogniser's input height is the model's (registry.toml rec_height); a key for it would be ignored
+    assert "height" not in PodocrConfig().to_dict()["rec"]
+    with pytest.raises(ConfigError, match=r"unknown config key 'rec\.height'"):
+        PodocrConfig().set("rec.height", 32, origin="test")

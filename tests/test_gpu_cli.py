@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 from podocr.cli import main
 from podocr.config import PodocrConfig
-from podocr.ocr.engine import EngineError
-from podocr.ocr.models import ModelError, resolve
-from podocr.ocr.pipeline import shape_profiles
-from podocr.ocr.trt import TRT_PROVIDER, plan_trt_builds, require_tensorrt
+from podocr.ocr.build import shape_profiles
+from podocr.ocr.registry import ModelError, resolve
+from podocr.ocr.runtime.engine import EngineError
+from podocr.ocr.runtime.trt import TRT_PROVIDER, plan_trt_builds, require_tensorrt
 
 DATE = "2026-11-26"
 no_trt = pytest.mark.skipif(

@@ -9,8 +9,8 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx2torch")
 
 from podocr.config import PodocrConfig
-from podocr.ocr.models import ModelError, resolve
 from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.registry import ModelError, resolve
 from podocr.synth import render_photo
 
 pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")]

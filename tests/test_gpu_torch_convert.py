@@ -14,7 +14,7 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from podocr.ocr.torch_convert import (
+from podocr.ocr.runtime.torch_convert import (
     ConversionError,
     SamePad,
     constants_to_initializers,

@@ -18,10 +18,10 @@ pytest.importorskip("onnx2torch")
 import torch
 
 from podocr.config import EngineConfig, PodocrConfig
-from podocr.ocr.engine import Engine, EngineError, create_engine, relative_error
-from podocr.ocr.engine_torch import TorchEngine, det_norm_for, select_device
-from podocr.ocr.fp16 import calibration_batches, validate_precision
-from podocr.ocr.models import ModelError, ModelSet, resolve
+from podocr.ocr.registry import ModelError, ModelSet, resolve
+from podocr.ocr.runtime.engine import Engine, EngineError, create_engine, relative_error
+from podocr.ocr.runtime.engine_torch import TorchEngine, det_norm_for, select_device
+from podocr.ocr.runtime.fp16 import calibration_batches, validate_precision
 
 pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")]
 

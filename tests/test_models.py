@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from podocr.cli import main
 from podocr.config import ModelsConfig
-from podocr.ocr.models import ModelError, Registry, check_file, file_path, pull, resolve, store_dir
+from podocr.ocr.registry import ModelError, Registry, check_file, file_path, pull, resolve, store_dir
 
 
 @pytest.fixture(scope="module")

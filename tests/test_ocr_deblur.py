@@ -1,4 +1,4 @@
-"""Blur measure and Wiener deconvolution (podocr/ocr/deblur.py), and the pipeline's second read of blurred
+"""Blur measure and Wiener deconvolution (podocr/ocr/stages/deblur.py), and the pipeline's second read of blurred
 labels, on real rendered text and the real models."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines
-from podocr.ocr.deblur import sharpness, wiener_deblur
 from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.stages.deblur import sharpness, wiener_deblur
+from podocr.ocr.stages.reread import wants_reread
 
 LINES = [
     "SHIP TO: MARIA GONZALEZ",
@@ -85,8 +86,9 @@ def test_a_blurred_label_that_read_little_is_read_again_deconvolved(blurred_labe
     # the blurred read loses the tracking number's first characters; the deconvolved one reads it whole
     assert LINES[3] not in texts(plain) and LINES[3] in texts(again)
     assert read(again) > read(plain)
-    # the second read's time is part of the page's stage times
+    # the second read's time is part of the page's stage times; the deconvolution has its own key, not roi's
     assert sum(again.timings.values()) > sum(plain.timings.values())
+    assert again.timings["deblur"] > 0 and plain.timings["deblur"] == 0
 
 
 def test_a_sharp_label_is_read_once(blurred_label_photo):
@@ -95,6 +97,7 @@ def test_a_sharp_label_is_read_once(blurred_label_photo):
     region = np.full((1600, 1200, 3), (70, 120, 170), np.uint8)
     region[500 : 500 + sharp.shape[0], 100 : 100 + sharp.shape[1]] = sharp
     page = pipeline.run([region])[0]
-    pages, regions = pipeline._read([region])
-    assert not pipeline._wants_reread(pages[0], regions[0])
+    pages, regions = pipeline.read([region])
+    assert not wants_reread(pages[0], regions[0], pipeline.cfg.det)
+    assert page.timings["deblur"] == 0
     assert [m.read for m in match_lines([ln.text for ln in page.lines], LINES)] == [True] * 4

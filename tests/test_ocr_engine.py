@@ -9,7 +9,9 @@ import onnxruntime as ort
 import pytest
 
 from podocr.config import EngineConfig, ModelsConfig, PodocrConfig
-from podocr.ocr.engine import (
+from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.registry import ModelError, Registry, file_path, resolve, store_dir
+from podocr.ocr.runtime.engine import (
     BACKENDS,
     Engine,
     EngineError,
@@ -20,8 +22,6 @@ from podocr.ocr.engine import (
     relative_error,
     resolve_threads,
 )
-from podocr.ocr.models import ModelError, Registry, file_path, resolve, store_dir
-from podocr.ocr.pipeline import OcrPipeline
 
 SETS = ["v4", "v5", "v6-tiny", "v6-small"]
 CPU_ONLY = ["CPUExecutionProvider"]

@@ -14,7 +14,7 @@ from podocr.cli import main
 from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines, normalise_nospace
 from podocr.ocr.pipeline import OcrPipeline
-from podocr.ocr.rec import TextRecognizer
+from podocr.ocr.stages.rec import TextRecognizer
 from podocr.types import PageResult
 
 SETS = ["v4", "v5", "v6-tiny", "v6-small"]
@@ -74,7 +74,7 @@ def test_reads_known_lines_in_order_at_every_orientation(pipeline, photos):
         assert order == sorted(order), read(page)
         assert page.rotation == (0, 270, 180, 90)[k]
         assert (page.width, page.height) == (2400, 1800)
-        assert set(page.timings) == {"roi", "det", "crop", "cls", "rec"}
+        assert set(page.timings) == {"roi", "det", "crop", "cls", "rec", "deblur"}  # deblur: 0 unless re-read
         assert all(v >= 0 for v in page.timings.values()) and page.timings["rec"] > 0
 
 
@@ -285,14 +285,16 @@ def test_a_photo_turned_reads_like_the_photo(default_pipeline, synth_photos, qua
 )
 def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, vote, upside_down, flip):
     from podocr.ocr.geometry import rotate90
-    from podocr.ocr.pipeline import _Region
+    from podocr.ocr.region import Region
+    from podocr.ocr.stages.orient import confirm_flips
 
     label = render_label(LINES)
     crops = [label[34 + 56 * i - 8 : 34 + 56 * i + 40, 20:740] for i in range(len(LINES))]
-    region = _Region(0, None, label, None)  # type: ignore[arg-type]  # only the crops are read here
+    region = Region(0, None, label, None)  # type: ignore[arg-type]  # only the crops are read here
     region.crops = [rotate90(c, 2) for c in crops] if upside_down else crops
     picks = np.arange(len(crops))
-    assert default_pipeline._confirm_flips([region], [picks], [vote]) == [flip]
+    quick, below = default_pipeline.recognizer.quick, default_pipeline.cfg.cls.confirm_below
+    assert confirm_flips([region], [picks], [vote], quick, below) == [flip]
     if vote > -default_pipeline.cfg.cls.confirm_below:
         # the reads of the way chosen are kept, so recognition does not read these lines again
         chosen = [rotate90(c, 2) for c in region.crops] if flip else region.crops
@@ -314,7 +316,7 @@ def test_uncertain_or_flipping_votes_are_confirmed_by_reading(default_pipeline, 
     ],
 )
 def test_cascade_rechecks_unsure_and_number_heavy_lines(tiny, text, conf, recheck):
-    from podocr.ocr.rec import CascadeRecognizer
+    from podocr.ocr.stages.rec import CascadeRecognizer
 
     rec = tiny.recognizer
     cascade = CascadeRecognizer(rec, rec, recheck_below=0.9, recheck_digits=8, recheck_digits_below=0.99)

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from podocr.config import DetConfig
 from podocr.ocr.batching import bucket_batches, round_up
-from podocr.ocr.det import db_boxes, limit_scale, padded_shape
 from podocr.ocr.geometry import (
     apply_affine,
     compose,
@@ -21,7 +20,9 @@ from podocr.ocr.geometry import (
     rotate90,
     rotate90_affine,
 )
-from podocr.ocr.rec import crop_quad, ctc_greedy_decode, resize_to_height
+from podocr.ocr.stages.crop import crop_quad
+from podocr.ocr.stages.det import db_boxes, limit_scale, padded_shape
+from podocr.ocr.stages.rec import ctc_greedy_decode, resize_to_height
 
 
 # ---- DB post-processing ------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from podocr.config import DetConfig, RoiConfig
-from podocr.ocr.det import DetBoxes
-from podocr.ocr.geometry import rect_to_quad
-from podocr.ocr.roi import det_scale, label_regions, plan_reads, sideways_turns, text_clusters
+from podocr.ocr.geometry import rect_to_quad, sideways_turns
+from podocr.ocr.stages.det import DetBoxes
+from podocr.ocr.stages.roi import det_scale, label_regions, plan_reads, text_clusters
 
 BROWN = (60, 110, 160)  # BGR cardboard
 
@@ -89,7 +89,7 @@ def test_plans_fall_back_to_the_whole_photo():
 
 
 def test_line_text_measures_line_length_and_its_vertical_share():
-    from podocr.ocr.roi import line_text, wants_second_look
+    from podocr.ocr.stages.plan import line_text, wants_second_look
 
     upright = _boxes(_label_lines(300, 200))  # 8 lines of 110 px
     assert line_text(upright) == (pytest.approx(880), 0.0)

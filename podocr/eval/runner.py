@@ -96,9 +96,9 @@ def run_pipeline(
 ) -> tuple[list[Prediction], dict[str, Any]]:
     """Predictions for `samples` in order, and timings; a photo that fails to decode or read becomes an error."""
     from podocr.extract import Expected, extract_fields
-    from podocr.ocr.engine import EngineError
-    from podocr.ocr.models import ModelError
     from podocr.ocr.pipeline import OcrPipeline
+    from podocr.ocr.registry import ModelError
+    from podocr.ocr.runtime.engine import EngineError
 
     t0 = time.perf_counter()
     try:

@@ -97,11 +97,6 @@ def _quad_points(quad: object) -> list[tuple[float, float]] | None:
     return clean if len(clean) == 4 else None
 
 
-def reading_direction(lines: Sequence[TextLine]) -> tuple[float, float]:
-    """Unit vector of the page's dominant reading direction (length-weighted mean of the quads' top edges)."""
-    return _direction([_quad_points(line.quad) for line in lines[:MAX_LINES]])
-
-
 def _direction(quads: Sequence[list[tuple[float, float]] | None]) -> tuple[float, float]:
     edges = [(q[1][0] - q[0][0], q[1][1] - q[0][1]) for q in quads if q is not None]
     sx = sy = 0.0

@@ -248,7 +248,7 @@ def _rows(fs: Any, path: str) -> int | None:
 
 def _warm_up(cluster: ClusterHandle, ctx: JobContext) -> dict[str, Any]:
     """Load the models on every worker before submitting work: a missing model is exit 4, not 1,000 errors."""
-    from podocr.ocr.models import ModelError, Registry
+    from podocr.ocr.registry import ModelError, Registry
 
     try:
         Registry.load(ctx.cfg.models.registry or None).spec(ctx.cfg.models.set)

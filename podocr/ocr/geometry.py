@@ -1,4 +1,4 @@
-"""Quad and affine helpers shared by detection, cropping and the pipeline (plain numpy, no models)."""
+"""Quad and affine helpers shared by the stages (plain numpy, no models)."""
 
 from __future__ import annotations
 
@@ -106,3 +106,17 @@ def reading_order(quads: np.ndarray) -> list[int]:
             rows.append([i])
             row_y = float(centers[i, 1])
     return [i for row in rows for i in sorted(row, key=lambda j: float(centers[j, 0]))]
+
+
+def runs_vertically(quads: np.ndarray) -> np.ndarray:
+    """Per box: its reading direction (first edge) is closer to vertical than to horizontal."""
+    d = quads[:, 1] - quads[:, 0]
+    return np.abs(d[:, 1]) > np.abs(d[:, 0])
+
+
+def sideways_turns(quads: np.ndarray) -> int:
+    """3 (turn 90° counter-clockwise) when most text, weighted by length, runs vertically; else 0."""
+    d = quads[:, 1] - quads[:, 0]  # reading direction vector of each box
+    length = np.hypot(d[:, 0], d[:, 1])
+    vertical = runs_vertically(quads)
+    return 3 if length[vertical].sum() > length[~vertical].sum() else 0

@@ -1,21 +1,25 @@
 """DB text detection: normalise + pad to shape buckets → one engine call per bucket → boxes per image.
 
-Callers hand over images already at detection resolution (the pipeline picks that resolution from the text
-size, see roi.py) and get quads back in those images' own pixel coordinates; mapping to photo coordinates is
-the caller's affine. Post-processing is plain numpy/cv2 so it can be tested on synthetic probability maps.
+Callers hand over images already at detection resolution (the ROI stage picks that resolution from the text
+size, see roi.py) and get quads back in those images' own pixel coordinates; `detect_regions` maps them to
+photo coordinates with each region's affine. Post-processing is plain numpy/cv2 so it can be tested on synthetic probability maps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from podocr.config import DetConfig
 from podocr.ocr.batching import bucket_batches, round_up
-from podocr.ocr.engine import Engine
-from podocr.ocr.geometry import rect_to_quad
+from podocr.ocr.geometry import apply_affine, rect_to_quad, sideways_turns
+
+if TYPE_CHECKING:
+    from podocr.ocr.region import Region
+from podocr.ocr.runtime.engine import Engine
 
 # Per-channel normalisation on BGR/255, in the order PaddleOCR feeds cv2 images to its models.
 NORMS = {
@@ -73,9 +77,8 @@ class TextDetector:
             raise ValueError(f"unknown det normalisation {norm!r}; known: {', '.join(NORMS)}")
         self.engine, self.cfg, self.norm = engine, cfg, norm
 
-    def detect(self, images: list[np.ndarray], thresholds: DetConfig | None = None) -> list[DetBoxes]:
+    def detect(self, images: list[np.ndarray]) -> list[DetBoxes]:
         """Boxes for every image, in input order; images sharing a padded shape run as one batch."""
-        cfg = thresholds or self.cfg
         shapes = [padded_shape(im.shape[0], im.shape[1], self.cfg.bucket_step) for im in images]
         out: list[DetBoxes] = [DetBoxes.empty() for _ in images]
         for batch in bucket_batches(shapes, self.cfg.batch_size):
@@ -87,8 +90,18 @@ class TextDetector:
             prob = self.engine.run(x)[:, 0]
             for j, i in enumerate(batch):
                 h, w = images[i].shape[:2]
-                out[i] = db_boxes(prob[j, :h, :w], cfg)
+                out[i] = db_boxes(prob[j, :h, :w], self.cfg)
         return out
+
+
+def detect_regions(detector: TextDetector, regions: list[Region]) -> None:
+    """Detect lines in every region's detection input; quads are kept in photo px. Text that still runs
+    vertically (a sideways label the probe missed) sets the region's extra turn to its upright frame."""
+    found = detector.detect([r.image for r in regions])
+    for r, boxes in zip(regions, found, strict=True):
+        if len(boxes):
+            r.quads = apply_affine(boxes.quads, r.to_photo)
+            r.extra_turns = sideways_turns(boxes.quads)
 
 
 def db_boxes(prob: np.ndarray, cfg: DetConfig) -> DetBoxes:

@@ -5,7 +5,7 @@ the host, and its TensorRT EP needs long per-GPU-arch engine builds; torch runs 
 channels-last tensor-core convolutions, fp16 and CUDA graphs, with nothing to build ahead. Inputs and outputs
 stay float32 NCHW numpy at the boundary, so the stages cannot tell the backends apart.
 
-fp16 is validated per model at load (podocr.ocr.fp16); a model that fails keeps running in fp32, and the
+fp16 is validated per model at load (podocr.ocr.runtime.fp16); a model that fails keeps running in fp32, and the
 decision shows in `provider` (e.g. "torch-cuda:0/fp32") and `info["fp16"]`.
 """
 
@@ -24,9 +24,9 @@ import torch
 from torch import nn
 
 from podocr.config import EngineConfig
-from podocr.ocr.engine import EngineError, EngineOptions, resolve_threads
-from podocr.ocr.fp16 import PrecisionDecision, calibration_batches, validate_precision
-from podocr.ocr.torch_convert import ConversionError, convert_onnx, input_name
+from podocr.ocr.runtime.engine import EngineError, EngineOptions, resolve_threads
+from podocr.ocr.runtime.fp16 import PrecisionDecision, calibration_batches, validate_precision
+from podocr.ocr.runtime.torch_convert import ConversionError, convert_onnx, input_name
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ def _log_decision(role: str, model_path: Path, decision: PrecisionDecision) -> N
 
 def det_norm_for(model_path: Path) -> str:
     """The detector normalisation of the registry set whose det file this is (store layout: <key>/<file>)."""
-    from podocr.ocr.models import ModelError, Registry
+    from podocr.ocr.registry import ModelError, Registry
 
     try:
         registry = Registry.load()

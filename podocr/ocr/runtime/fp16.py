@@ -1,7 +1,7 @@
 """fp16 is never trusted blindly: each model is checked against fp32 on a built-in calibration batch at load.
 
 Half precision can break a model outright — the PP-OCRv4 mobile detector overflows fp16's range and its
-probability map collapses (relative error 1.0, docs/gpu.md) — while v5/v6 stay within a few percent. The check
+probability map collapses (docs/gpu.md) — while others stay close to fp32. The check
 runs the model in both precisions on deterministic, label-like inputs (rendered text lines, a barcode, a
 parcel-coloured background: random noise alone leaves DB's map near zero and hides the failure) and keeps
 fp16 only if the worst relative error stays under `engine.fp16_max_rel_error`.
@@ -17,9 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from podocr.ocr.cls import CLS_SHAPE
-from podocr.ocr.det import normalise
-from podocr.ocr.engine import relative_error
+from podocr.ocr.runtime.engine import relative_error
+from podocr.ocr.stages.cls import CLS_SHAPE
+from podocr.ocr.stages.det import normalise
 
 log = logging.getLogger(__name__)
 

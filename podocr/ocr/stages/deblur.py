@@ -5,9 +5,8 @@ models read almost nothing, yet the text is still in the pixels: a Gaussian blur
 filter when its width is known roughly. The width is taken relative to the label's small-line height (which
 the ROI stage already estimates for the reading resolution), so no blur estimation is needed.
 
-On bench300 (docs/extraction.md): deconvolving a severely blurred photo at 0.7-1.0x the true sigma read the
-recipient block where the plain read found one line. The pipeline uses this only for pages that are both blurry
-(`sharpness`) and read little, so sharp photos never pay for it.
+The pipeline uses this only for pages that are both blurry (`sharpness`) and read little, so sharp photos never
+pay for it (the policy: reread.py; what it buys: docs/extraction.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CTC text recognition: crop every quad, bucket crops by width, run big batches, greedy-decode.
+"""CTC text recognition: bucket line crops by width, run big batches, greedy-decode.
 
 Open-source PP-OCR pipelines pad every crop to ≥320 px and run 6 per call; we resize to the model height
 keeping the ratio, pad only up to the next `rec.width_bucket`, and run `rec.batch_size` crops per call from
@@ -9,17 +9,38 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from podocr.config import RecConfig
 from podocr.ocr.batching import bucket_batches, round_up
-from podocr.ocr.engine import Engine
-from podocr.ocr.geometry import quad_size
-from podocr.ocr.models import ModelError, ModelSet
+from podocr.ocr.registry import ModelError, ModelSet
+from podocr.ocr.runtime.engine import Engine
+
+if TYPE_CHECKING:
+    from podocr.ocr.region import Region
 
 BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
+
+
+def recognise_regions(
+    recognizer: TextRecognizer | CascadeRecognizer, regions: list[Region]
+) -> list[list[tuple[str, float]]]:
+    """(text, confidence) per crop, per region: every line of every region in one recogniser call, with the
+    reads orientation already made (`Region.quick_reads`) passed on so they are not made again."""
+    flat = [c for r in regions for c in r.crops]
+    known, start = {}, 0
+    for r in regions:
+        known.update({start + j: res for j, res in r.quick_reads.items()})
+        start += len(r.crops)
+    texts = recognizer.recognize(flat, known) if flat else []
+    out, start = [], 0
+    for r in regions:
+        out.append(texts[start : start + len(r.crops)])
+        start += len(r.crops)
+    return out
 
 
 def load_charset(models: ModelSet) -> list[str]:
@@ -41,16 +62,6 @@ def _metadata_characters(model_path: Path) -> list[str]:
             f"{model_path}: no dictionary file in the set and no 'character' key in ONNX metadata"
         )
     return meta["character"].splitlines()
-
-
-def crop_quad(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    """Perspective-crop a quad (TL,TR,BR,BL) at its native size so the text reads left→right, upright."""
-    w, h = quad_size(quad)
-    cw, ch = max(1, round(w)), max(1, round(h))
-    # quads are in continuous coordinates (pixel edges at integers); cv2 samples at pixel indices: shift ½ px
-    dst = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32) - 0.5
-    m = cv2.getPerspectiveTransform(quad.astype(np.float32) - 0.5, dst)
-    return cv2.warpPerspective(image, m, (cw, ch), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def resize_to_height(crop: np.ndarray, height: int, max_width: int) -> np.ndarray:
@@ -132,7 +143,7 @@ class CascadeRecognizer:
 
     The small PP-OCR recognisers' confidence separates right from wrong reads well enough that re-reading the
     unsure lines with the bigger model buys nearly all of its accuracy at a fraction of its cost
-    (docs/models.md has the measurement).
+    (docs/models.md).
     """
 
     def __init__(

@@ -6,7 +6,7 @@ backend is one module exposing `create(model_path, cfg, role, options) -> Engine
 
 The ONNX Runtime backend builds the provider list from the config: TensorRT (engine + timing cache on disk,
 optimisation profile matched to our padded input buckets, optional fp16), CUDA (HEURISTIC conv search by
-default — EXHAUSTIVE re-tunes every new shape, see docs/performance.md), CPU (explicit intra-op threads). The
+default — EXHAUSTIVE re-tunes every new shape), CPU (explicit intra-op threads). The
 provider actually used is read back from the session, so a silent CPU fallback can never masquerade as GPU.
 """
 
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 # backend name → "module:factory"; the factory signature is `EngineFactory` below.
 BACKENDS: dict[str, str] = {
-    "onnxruntime": "podocr.ocr.engine:create_ort_engine",
-    "torch": "podocr.ocr.engine_torch:create",
+    "onnxruntime": "podocr.ocr.runtime.engine:create_ort_engine",
+    "torch": "podocr.ocr.runtime.engine_torch:create",
 }
 
 ORT_PROVIDERS = {
@@ -206,7 +206,7 @@ def _trt_options(
 
 def _default_trt_cache() -> str:
     from podocr.config import ModelsConfig
-    from podocr.ocr.models import store_dir
+    from podocr.ocr.registry import store_dir
 
     return str(store_dir(ModelsConfig()) / "trt-cache")
 
@@ -242,7 +242,7 @@ def create_ort_engine(
 
 
 def relative_error(out: np.ndarray, ref: np.ndarray) -> float:
-    """‖out − ref‖ / ‖ref‖: the fp16 acceptance measure (docs/performance.md)."""
+    """‖out − ref‖ / ‖ref‖: the fp16 acceptance measure (docs/gpu.md)."""
     denom = float(np.linalg.norm(ref)) or 1.0
     return float(np.linalg.norm(out.astype(np.float64) - ref.astype(np.float64)) / denom)
 

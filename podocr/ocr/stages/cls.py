@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from podocr.config import ClsConfig
-from podocr.ocr.engine import Engine
+from podocr.ocr.runtime.engine import Engine
 
 CLS_SHAPE = (48, 192)  # PP-OCR mobile line classifiers: 3×48×192, (x/255 − 0.5)/0.5, zero-padded right
 

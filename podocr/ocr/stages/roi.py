@@ -1,17 +1,17 @@
 """Find the shipping label cheaply and choose the resolution to read it at.
 
-A low-resolution probe (long side `roi.probe_side`) runs the text detector. Its boxes are clustered into
+A low-resolution probe (plan.py) runs the text detector. Its boxes are clustered into
 text regions and the region with the most lines wins (a label has many small lines; a carton's printed
 "KEEP DRY" has a few big words). Because the probe misses the label's smallest lines, and in shadow or blur
 whole blocks of it, the region is then grown: onto a clean paper sheet under it, or onto the bright paper
 around it (local Otsu, reach-limited), and along the label's long axis to a 4×6 label's proportions. With no
 text at all, a clearly rectangular paper sheet is read instead; with neither, the whole photo (`det.limit_*`).
-Measured effect (docs/performance.md): +5.8 points of line recall over reading the whole photo at `max 960`.
+Reading the label at a resolution chosen for its text, not the photo's, is the pipeline's main accuracy lever.
 
 Resolution policy: the detector reads best when label lines are ≈ `det.target_line_px` tall. The probe cannot
 measure the small lines (they are 1–3 px there), so their height is estimated from the label's size: on a
-4×6 in shipping label the smaller lines are ≈ 1/`det.label_lines` of its long side (54–97, median 70, on our
-synthetic labels; the value comes from the layout, not the photo). The crop is scaled accordingly, within
+4×6 in shipping label the smaller lines are ≈ 1/`det.label_lines` of its long side (a property of the label
+layout, not of the photo). The crop is scaled accordingly, within
 `det.min_side`…`det.max_side` on the long side and never upscaled more than 2×. The probe's boxes also say
 whether the label lies sideways, so the crop is turned upright before detection.
 """
@@ -24,17 +24,14 @@ import cv2
 import numpy as np
 
 from podocr.config import DetConfig, RoiConfig
-from podocr.ocr.det import DetBoxes, limit_scale
-from podocr.ocr.geometry import quad_size
+from podocr.ocr.geometry import quad_size, sideways_turns
+from podocr.ocr.stages.det import DetBoxes, limit_scale
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), pixels
 MIN_LABEL_LINES = 3  # a text cluster with fewer probe lines is more likely carton print than a label
 LABEL_ASPECT = 1.5  # 4×6 in shipping labels: long side / short side
 SHEET_PER_TEXT = 4.0  # a paper sheet up to this many times the text's box area is the label itself
 PAPER_REACH = 0.5  # a text region grows toward its paper by at most this share of its size per side
-LINE_ELONGATION = 2.0  # a probe box at least this many times longer than tall is a text line, not a glyph
-SECOND_LOOK_VERTICAL = 0.15  # probe line length running vertically above this share → look again, turned
-SECOND_LOOK_MIN_TEXT = 0.6  # probe line length under this × the probe's long side → look again, turned
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +42,6 @@ class ReadPlan:
     quarter_turns: int  # 0 or 3: sideways labels are turned upright; 180° is decided later by line votes
     scale: float  # detection input = crop × scale
     from_roi: bool  # False → the whole photo (no label found, or ROI disabled)
-
-
-def probe_scale(height: int, width: int, probe_side: int) -> float:
-    return min(1.0, probe_side / max(height, width))
 
 
 def whole_photo_plan(height: int, width: int, det: DetConfig) -> ReadPlan:
@@ -238,42 +231,6 @@ def _paper_around(probe: np.ndarray, box: Box, pts: np.ndarray) -> Box | None:
         int(min(x0 + xs.max() + 1, box[2] + rx)),
         int(min(y0 + ys.max() + 1, box[3] + ry)),
     )
-
-
-def line_text(boxes: DetBoxes) -> tuple[float, float]:
-    """Total length of the line-like boxes (≥ `LINE_ELONGATION`:1), and the share of it running vertically.
-
-    The detectors are trained on upright text: on a label lying sideways they find fewer, shorter lines (often
-    glyph-sized pieces), so the total line length is the cheap measure of "this way up reads better".
-    """
-    if not len(boxes):
-        return 0.0, 0.0
-    size = np.array([quad_size(q) for q in boxes.quads], np.float32)
-    line = size[:, 0] >= LINE_ELONGATION * np.maximum(size[:, 1], 1e-3)
-    vertical = _runs_vertically(boxes.quads)
-    total = float(size[line, 0].sum())
-    return total, float(size[line & vertical, 0].sum()) / total if total else 0.0
-
-
-def wants_second_look(boxes: DetBoxes, probe_long_side: int) -> bool:
-    """True when the probe may have met a sideways label: part of its text runs vertically, or it saw little
-    text. Such probes are detected again turned 90° (`pipeline._probe`), ≈ 1 photo in 3 on our synthetic set."""
-    total, vertical = line_text(boxes)
-    return vertical >= SECOND_LOOK_VERTICAL or total < SECOND_LOOK_MIN_TEXT * probe_long_side
-
-
-def sideways_turns(quads: np.ndarray) -> int:
-    """3 (turn 90° counter-clockwise) when most text, weighted by length, runs vertically; else 0."""
-    d = quads[:, 1] - quads[:, 0]  # reading direction vector of each box
-    length = np.hypot(d[:, 0], d[:, 1])
-    vertical = _runs_vertically(quads)
-    return 3 if length[vertical].sum() > length[~vertical].sum() else 0
-
-
-def _runs_vertically(quads: np.ndarray) -> np.ndarray:
-    """Per box: its reading direction (first edge) is closer to vertical than to horizontal."""
-    d = quads[:, 1] - quads[:, 0]
-    return np.abs(d[:, 1]) > np.abs(d[:, 0])
 
 
 def det_scale(box: Box, label_side: float, det: DetConfig) -> float:

@@ -1,9 +1,9 @@
 """Prebuild ONNX Runtime TensorRT engine caches (`podocr models build-trt`) on the GPU host type that runs them.
 
-A TensorRT engine takes minutes to build per model (7–24 min for PP-OCR mobile on an A800, docs/gpu.md) and is
+A TensorRT engine takes many minutes to build per model (docs/gpu.md) and is
 only valid for one GPU architecture, TensorRT and ONNX Runtime version, and optimisation profile. Built lazily,
 that cost would land on the first partition of every fresh worker. This builds each model once, with exactly
-the profiles the pipeline passes at run time (`pipeline.shape_profiles`), into `engine.trt_cache_dir`; ship that
+the profiles the pipeline passes at run time (`build.shape_profiles`), into `engine.trt_cache_dir`; ship that
 folder with the worker image (or a shared volume) and workers load engines instead of building them.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from podocr.config import PodocrConfig
-from podocr.ocr.engine import EngineError, EngineOptions, ShapeProfile, create_engine
-from podocr.ocr.models import Registry, resolve
-from podocr.ocr.pipeline import shape_profiles
+from podocr.ocr.build import shape_profiles
+from podocr.ocr.registry import Registry, resolve
+from podocr.ocr.runtime.engine import EngineError, EngineOptions, ShapeProfile, create_engine
 
 TRT_PROVIDER = "TensorrtExecutionProvider"
 

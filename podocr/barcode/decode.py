@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+import zxingcpp
 
 from podocr.barcode.payload import BarcodeRead, parse_payload
 from podocr.config import BarcodeConfig
@@ -37,9 +38,7 @@ class BarcodeScan:
     seconds: float = 0.0
 
 
-def _formats() -> object:
-    import zxingcpp
-
+def _formats() -> zxingcpp.BarcodeFormats:
     return zxingcpp.barcode_formats_from_str(",".join(FORMATS))
 
 
@@ -87,8 +86,6 @@ def _gray(image: np.ndarray) -> np.ndarray:
 
 
 def _decode(gray: np.ndarray, back: np.ndarray | None) -> list[BarcodeRead]:
-    import zxingcpp
-
     found = zxingcpp.read_barcodes(
         np.ascontiguousarray(gray), formats=_formats(), text_mode=zxingcpp.TextMode.Plain
     )
@@ -97,7 +94,9 @@ def _decode(gray: np.ndarray, back: np.ndarray | None) -> list[BarcodeRead]:
         if not b.valid:
             continue
         p = b.position
-        corners = np.array([[q.x, q.y] for q in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)], float)
+        corners = np.array(
+            [[q.x, q.y] for q in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)], float
+        )
         if back is not None:
             corners = cv2.perspectiveTransform(corners[None].astype(np.float32), back)[0]
         box = (float(corners[:, 0].min()), float(corners[:, 1].min()), float(corners[:, 0].max()),
@@ -121,7 +120,9 @@ def scan_photo(image: np.ndarray, page: PageResult | None, cfg: BarcodeConfig) -
         scan.source = "label" if scan.reads else ""
     if not scan.reads and cfg.photo_side > 0:
         scale = min(1.0, cfg.photo_side / max(gray.shape))
-        small = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        small = (
+            cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else gray
+        )
         back = np.diag([1 / scale, 1 / scale, 1.0])
         scan.reads = _decode(small, back)
         scan.source = "photo" if scan.reads else ""

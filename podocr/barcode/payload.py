@@ -25,17 +25,12 @@ from podocr.extract.tracking import (
     fedex12_check_digit,
     match_tracking,
     mod10_31_check_digit,
+    unknown_tracking,
 )
 
 GS = "\x1d"
 RS = "\x1e"
 EOT = "\x04"
-
-UNKNOWN_MIN_CHARS = 10
-UNKNOWN_MAX_CHARS = 35
-UNKNOWN_MIN_DIGITS = 6
-"""An unrecognised payload counts as a tracking number only when it is one alphanumeric token this long with at
-least this many digits: a reference like `CA 859 2-37` or a product code is not one."""
 
 USPS_IMPB_LENGTHS = (22, 26, 30)
 FEDEX_34_LENGTH = 34
@@ -58,16 +53,6 @@ class BarcodeRead:
 def printable(payload: str) -> str:
     """The payload with GS/RS/EOT shown as `<GS>`, `<RS>`, `<EOT>` (Parquet and JSON stay readable)."""
     return payload.replace(GS, "<GS>").replace(RS, "<RS>").replace(EOT, "<EOT>")
-
-
-def unknown_tracking(text: str) -> TrackingMatch | None:
-    """`text` kept as a tracking number of an unknown format (carrier ""), when it looks like one."""
-    raw = re.sub(r"[\s\-]+", "", text.upper())
-    if not (UNKNOWN_MIN_CHARS <= len(raw) <= UNKNOWN_MAX_CHARS) or not (raw.isascii() and raw.isalnum()):
-        return None
-    if sum(c.isdigit() for c in raw) < UNKNOWN_MIN_DIGITS:
-        return None
-    return TrackingMatch(raw, "", "unknown", False, False, False)
 
 
 def exact_tracking(text: str) -> TrackingMatch | None:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from podocr.barcode.payload import BarcodeRead
 from podocr.extract.address import Address, find_recipient
 from podocr.extract.fusion import fuse_tracking
 from podocr.extract.layout import group_rows, to_boxes
@@ -24,6 +23,7 @@ from podocr.types import Extraction, PageResult
 if TYPE_CHECKING:
     import numpy as np
 
+    from podocr.barcode.payload import BarcodeRead
     from podocr.config import PodocrConfig
 
 __all__ = ["Expected", "extract_fields", "extract_photo"]

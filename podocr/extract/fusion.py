@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from podocr.barcode.payload import BarcodeRead
 from podocr.extract.tracking import TrackingCandidate, TrackingMatch, confusable_equal
+
+if TYPE_CHECKING:
+    from podocr.barcode.payload import BarcodeRead
 
 BARCODE_CONFIDENCE = 1.0
 """Evidence weight of a decoded number: a barcode's own error detection has already checked every character."""

@@ -13,8 +13,8 @@ import pytest
 
 from podocr.eval import score
 from podocr.eval.dataset import DatasetError, Sample, load_dataset
+from podocr.eval.evaluate import evaluate, format_table
 from podocr.eval.results import ResultsError, load_results
-from podocr.eval.runner import evaluate, format_table
 from podocr.io import sink
 
 UPS = "1Z999AA10123456784"

@@ -512,7 +512,14 @@ def _hybrid(c: Canvas, sc: Scene, rng: np.random.Generator) -> str:
     c.text(50.8, y + 1.8, "USPS TRACKING #", 2.8, bold=True, align="center")
     c.barcode(9, y + 6.0, 84, 19, "420" + sc.recipient.zip5 + usps)
     c.text(
-        50.8, y + 26.5, format_tracking("usps", usps), 3.3, bold=True, align="center", role="tracking", max_w=92
+        50.8,
+        y + 26.5,
+        format_tracking("usps", usps),
+        3.3,
+        bold=True,
+        align="center",
+        role="tracking",
+        max_w=92,
     )
     c.text(3, y + 32.5, f"BILLING: P/P   REF 1: {_ref(rng)}", 2.1, max_w=95)
     return service

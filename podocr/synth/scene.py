@@ -41,7 +41,9 @@ class Distribution:
     mismatch_p: float = 0.12  # share of ALL manifest rows that expect a different parcel (other_parcel)
     address_differs_p: float = 0.08  # ... that expect this parcel at an address one delivery field away
     recipient_differs_p: float = 0.03  # ... that expect this parcel and address under another name
-    hybrid_p: float = 0.15  # label photos with a consolidator layout (SHIP TO post office, DELIVER TO, 2 numbers)
+    hybrid_p: float = (
+        0.15  # label photos with a consolidator layout (SHIP TO post office, DELIVER TO, 2 numbers)
+    )
     carriers: tuple[str, ...] = CARRIERS
     rot_quarter_p: float = 0.10  # near 90° / 270°
     rot_half_p: float = 0.05  # near 180°
@@ -253,7 +255,9 @@ def change_one_field(party: Party, rng: np.random.Generator) -> tuple[Party, str
         _, _, other_rest = other.street.partition(" ")
         return dataclasses.replace(party, street=f"{number} {other_rest}"), changed
     if changed == "city":
-        return dataclasses.replace(party, city=other.city if other.city != party.city else "Springfield"), changed
+        return dataclasses.replace(
+            party, city=other.city if other.city != party.city else "Springfield"
+        ), changed
     new_zip = party.zip5[:3] + f"{(int(party.zip5[3:]) + int(rng.integers(1, 99))) % 100:02d}"
     return dataclasses.replace(party, zip5=new_zip, zip4=None), changed
 
@@ -283,7 +287,9 @@ def sample_scene(seed: int, index: int, dist: Distribution = DEFAULT_DISTRIBUTIO
     share = 1.0 - d.no_label_p - d.unreadable_p
     cuts = np.cumsum([d.mismatch_p, d.address_differs_p, d.recipient_differs_p]) / share
     kinds = ("other_parcel", "address_differs", "recipient_differs")
-    mismatch_kind = next((k for k, c in zip(kinds, cuts, strict=True) if weyl < c), None) if readable else None
+    mismatch_kind = (
+        next((k for k, c in zip(kinds, cuts, strict=True) if weyl < c), None) if readable else None
+    )
     mismatch = mismatch_kind is not None
     expected, expected_tracking = recipient, tracking
     changed_field = None

@@ -240,6 +240,7 @@ def _photometry(
 
 
 DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
+KINDS = ("other_parcel", "address_differs", "recipient_differs")
 
 
 def change_one_field(party: Party, rng: np.random.Generator) -> tuple[Party, str]:

@@ -161,7 +161,7 @@ def eval_cmd(
     import sys
 
     from podocr.config import ConfigError, PodocrConfig
-    from podocr.eval.runner import EvalError, evaluate, format_table, write_json
+    from podocr.eval.evaluate import EvalError, evaluate, format_table, write_json
 
     try:
         cfg = PodocrConfig.load(overrides={"models.set": model_set})

@@ -109,6 +109,19 @@ class RecConfig:
 
 
 @dataclass
+class BarcodeConfig:
+    enabled: bool = True  # decode the label's barcodes (podocr/barcode) beside OCR
+    label_side: int = 1280  # long side (px) of the rectified label crop the decoder reads; never upscaled
+    margin: float = 0.06  # the label box from the OCR lines grows by this share of its long side per side
+    photo_side: int = 1024  # the whole photo at this long side, only when the crop decodes nothing (0 = off)
+
+
+@dataclass
+class VerifyConfig:
+    recipient_differs_mismatch: bool = False  # a different name alone (right parcel, same address) → mismatch
+
+
+@dataclass
 class IOConfig:
     images_roots: list[str] = field(default_factory=list)  # manifest URIs must resolve inside one of these
     max_bytes: int = 40 * 1024 * 1024
@@ -155,6 +168,8 @@ class PodocrConfig:
     det: DetConfig = field(default_factory=DetConfig)
     cls: ClsConfig = field(default_factory=ClsConfig)
     rec: RecConfig = field(default_factory=RecConfig)
+    barcode: BarcodeConfig = field(default_factory=BarcodeConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     io: IOConfig = field(default_factory=IOConfig)
     job: JobConfig = field(default_factory=JobConfig)
 

@@ -38,9 +38,23 @@ STAGED_MANIFEST = "manifest.parquet"
 
 _f32 = pa.float32()
 LINE = pa.struct([("text", pa.string()), ("confidence", _f32), ("quad", pa.list_(pa.list_(_f32)))])
-TIMINGS = ("fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s")
+TIMINGS = (
+    "fetch_s",
+    "decode_s",
+    "roi_s",
+    "det_s",
+    "crop_s",
+    "cls_s",
+    "rec_s",
+    "barcode_s",
+    "extract_s",
+    "total_s",
+)
 EXTRACTED_STR = ("recipient_name", "recipient_company", "street", "unit", "city", "state", "zip")
 EXPECTED = EXPECTED_COLUMNS  # echoed from the manifest
+EXTRACTION_EXTRA = ("mismatch_kind", "field_agreement", "tracking_source", "tracking_numbers", "barcodes",
+                    "barcode_zip")  # fmt: skip
+"""Extraction fields copied as they are into columns of the same name."""
 
 SCHEMA = pa.schema(
     [
@@ -70,6 +84,15 @@ SCHEMA = pa.schema(
         ("verification_reason", pa.string()),
         ("address_match_score", _f32),
         ("field_scores", pa.map_(pa.string(), _f32)),
+        ("mismatch_kind", pa.string()),  # other_parcel | address_differs | recipient_differs
+        ("field_agreement", pa.map_(pa.string(), pa.string())),  # field → agrees | differs | unsure
+        ("tracking_source", pa.string()),  # barcode | ocr | both
+        (
+            "tracking_numbers",
+            pa.list_(pa.struct([("number", pa.string()), ("carrier", pa.string()), ("source", pa.string())])),
+        ),  # number, carrier, source
+        ("barcodes", pa.list_(pa.struct([("symbology", pa.string()), ("payload", pa.string())]))),
+        ("barcode_zip", pa.string()),
         *[(name, pa.string()) for name in EXPECTED],
         *[(name, pa.float64()) for name in TIMINGS],
         ("model_set", pa.string()),

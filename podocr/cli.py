@@ -288,7 +288,7 @@ def batch_command(
     verbose: bool,
 ) -> None:
     """The daily job: manifest → Dask → Parquet. Exit 0 ok, 2 invalid input, 3 partial failure, 4 infrastructure."""
-    from podocr.job.runner import backfill_dates, batch_main
+    from podocr.job.cli import backfill_dates, batch_main
 
     overrides = {
         "job.input": input_uri,

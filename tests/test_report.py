@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from podocr.cli import main
 from podocr.config import IOConfig
 from podocr.io import sink
+from podocr.io.publish import publish_day
 from podocr.report import REPORT_NAME, build_report, check_date, write_report
 from podocr.report.data import ResultsNotFound, committed_days, connect
 from podocr.report.svg import _ticks

@@ -67,7 +67,10 @@ def run_on_cluster(
         while not pending.is_empty():
             batch = pending.next_batch(block=False)
             for future in batch:
-                _collect(future, partition_of[future.key], watchdog, outcome, on_done)
+                if future.status in ("finished", "error", "cancelled"):
+                    _collect(future, partition_of[future.key], watchdog, outcome, on_done)
+                else:  # its result was lost with a restarted worker before we took it: Dask recomputes it
+                    pending.add(future)
             watchdog.check(futures, partition_of, poll_s)
             if not batch:
                 time.sleep(min(0.1, poll_s))
@@ -107,12 +110,12 @@ class _Watchdog:
         if self.deadline_s <= 0 or now < self.next_check:
             return
         self.next_check = now + poll_s
-        processing = self.client.run_on_scheduler(_processing_on, prefix=self.prefix)
-        live = {(key, worker) for key, worker in processing.items()}
+        executing = self.client.run(_executing, self.prefix, on_error="ignore")
+        live = {(key, worker) for worker, keys in executing.items() for key in keys}
         self.started = {kw: t for kw, t in self.started.items() if kw in live}
-        for key, worker in processing.items():
+        for key, worker in sorted(live):
             since = self.started.setdefault((key, worker), now)
-            if now - since < self.deadline_s:
+            if now - since < self.deadline_s or key not in partition_of:
                 continue
             p = partition_of[key]
             self.overruns[p] = self.overruns.get(p, 0) + 1
@@ -143,13 +146,14 @@ class _Watchdog:
         self.outcome.count_restart(why)
 
 
-def _processing_on(prefix: str, dask_scheduler: Any = None) -> dict[str, str]:
-    """On the scheduler: {task key: worker address} of this run's tasks being processed now."""
-    return {
-        key: ts.processing_on.address
-        for key, ts in dask_scheduler.tasks.items()
-        if isinstance(key, str) and key.startswith(prefix) and ts.processing_on is not None
-    }
+def _executing(prefix: str, dask_worker: Any = None) -> list[str]:
+    """On a worker (its event loop, which answers even while a task's thread is stuck): this run's tasks that
+    are executing now. Not the scheduler's "processing", which also counts tasks queued on the worker."""
+    return [
+        str(ts.key)
+        for ts in dask_worker.state.executing
+        if isinstance(ts.key, str) and ts.key.startswith(prefix)
+    ]
 
 
 def _workers_removed(client: Any) -> int:

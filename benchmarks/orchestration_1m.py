@@ -103,8 +103,12 @@ def write_inputs(root: Path, rows: int) -> None:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    strings = pacsv.ConvertOptions(column_types=dict.fromkeys(["expected_tracking", "expected_zip"], "string"))
-    pq.write_table(pacsv.read_csv(folder / "manifest.csv", convert_options=strings), root / "manifest.parquet")
+    strings = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(["expected_tracking", "expected_zip"], "string")
+    )
+    pq.write_table(
+        pacsv.read_csv(folder / "manifest.csv", convert_options=strings), root / "manifest.parquet"
+    )
 
 
 @contextmanager

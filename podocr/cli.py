@@ -1,4 +1,8 @@
-"""Thin click commands; each delegates to the module that does the work."""
+"""Thin click commands; each delegates to the module that does the work.
+
+Longer than our usual module on purpose: it is the whole command-line surface (every command and option in one
+place, as `podocr --help` shows it), and each command body is a few lines of delegation.
+"""
 
 from __future__ import annotations
 

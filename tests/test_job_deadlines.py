@@ -84,8 +84,8 @@ def test_a_partition_that_hangs_is_retried_on_a_restarted_worker(
     10 min): that partition hangs. Past `job.partition_deadline_s` the watchdog restarts its worker through the
     nanny, Dask runs the partition again, and the day commits every row."""
     staged_manifest = rf"/_staging/date(=|%3D){DATE}/run(=|%3D)[^/]+/manifest\.parquet$"
-    proxy.inject(Fault("stall", times=1, method="GET", path=staged_manifest, stall_s=120))
-    cfg = s3_config(s3_day, cluster, proxy, job__partition_deadline_s=30, io__read_timeout_s=600)
+    proxy.inject(Fault("stall", times=1, method="GET", path=staged_manifest, stall_s=600))
+    cfg = s3_config(s3_day, cluster, proxy, job__partition_deadline_s=90, io__read_timeout_s=600)
     t0 = time.monotonic()
     success = run_batch(cfg, DATE, echo=quiet)
     assert time.monotonic() - t0 < 300

@@ -62,6 +62,7 @@ def publish_steps(
             yield f"remove {path.rsplit('/', 1)[-1]}", lambda p=path: _remove(fs, p)  # type: ignore[misc]
         staging = layout.staging(run_id)
         yield "remove staging", lambda: _remove(fs, staging, recursive=True)
+        fs.invalidate_cache(layout.results)  # no stale listing of the day for the caller's later reads
 
     return document, steps()
 

@@ -154,6 +154,18 @@ class JobConfig:
     retries: int = 2  # Dask task retries per partition (Dask's default is 0)
     ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile
     dashboard_address: str = ":8787"  # LocalCluster dashboard; "" = none
+    # Deadlines (docs/reliability.md). A photo's fetch, decode and OCR each get this long before the photo
+    # becomes a `timeout` error row and the stuck call is abandoned; 0 = no limit. Far above any real photo
+    # (storage reads give up earlier through io.read_timeout_s and retries), so only a hang trips it.
+    photo_timeout_s: float = 300.0
+    # A partition running longer than this has its worker restarted and is retried (job.retries times), then
+    # reported failed. 0 = auto: partition_deadline_base_s + partition_size × partition_deadline_per_photo_s.
+    partition_deadline_s: float = 0.0
+    partition_deadline_base_s: float = 600.0  # worker start + model load + the slowest storage, with margin
+    partition_deadline_per_photo_s: float = 10.0  # ~25× the CPU OCR time of a photo on one core
+    # Per-worker memory limit on clusters we start: "auto" = 90 % of the host's RAM (cgroup-aware) / workers,
+    # "" or "0" = none, else bytes or a size such as "6GiB". A worker over it is restarted by its nanny.
+    memory_limit: str = "auto"
     connect_timeout_s: float = 20.0  # how long to try reaching --scheduler before exit 4
     report: bool = True
     progress: bool = True

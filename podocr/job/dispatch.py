@@ -1,4 +1,6 @@
-"""Partitions onto the cluster: one Dask future per partition, gathered as they finish, watched against a deadline.
+"""Partitions onto the cluster: the staged manifest as a Dask DataFrame mapped through the OCR task
+(`from_map` → `map_partitions`), computed as one future per partition, gathered as they finish, watched against
+a deadline.
 
 Tasks carry a partition number and the small JobContext; rows are read by the task itself from the staged
 manifest and written by it to storage, so neither rows nor models pass through the scheduler. Partitions start
@@ -20,7 +22,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from podocr.job.partition import JobContext, run_partition
+import pandas as pd
+
+from podocr.job.partition import SUMMARY_META, JobContext, load_frame, process_frame, run_partition
 
 log = logging.getLogger(__name__)
 OnDone = Callable[[int, dict[str, Any] | None], None]
@@ -39,6 +43,24 @@ class Outcome:
             self.restarts[why] = self.restarts.get(why, 0) + n
 
 
+_ORDER_CHUNK = 16
+"""Partitions per graph submitted together. Dask orders the independent partitions of one graph as it likes (a
+day used to run back to front); graphs of a few partitions, each with a lower priority than the one before, make
+a day start at its front while the graph stays cheap to build for thousands of partitions."""
+
+
+def results_frame(ctx: JobContext, partitions: list[int]) -> Any:
+    """manifest partitions (from_map over their numbers) → process_frame (map_partitions): a frame of summaries."""
+    import dask.dataframe as dd
+
+    from podocr.io.manifest import COLUMNS
+
+    meta = pd.DataFrame({name: pd.Series([], dtype=object) for name in COLUMNS})
+    meta["partition"] = pd.Series([], dtype="int64")
+    manifest = dd.from_map(load_frame, partitions, ctx=ctx, meta=meta, enforce_metadata=False)
+    return manifest.map_partitions(process_frame, ctx, meta=SUMMARY_META, enforce_metadata=False)
+
+
 def run_on_cluster(
     client: Any,
     ctx: JobContext,
@@ -55,13 +77,13 @@ def run_on_cluster(
     if not partitions:
         return outcome
     removed_before = _workers_removed(client)
-    prefix = f"podocr-{ctx.run_id}-"
-    futures = {
-        p: client.submit(run_partition, p, ctx, key=f"{prefix}p{p}", priority=-p, retries=retries, pure=False)
-        for p in partitions
-    }
+    futures: dict[int, Any] = {}
+    for n, start in enumerate(range(0, len(partitions), _ORDER_CHUNK)):
+        chunk = partitions[start : start + _ORDER_CHUNK]
+        delayed = results_frame(ctx, chunk).to_delayed()
+        futures.update(zip(chunk, client.compute(delayed, retries=retries, priority=-n), strict=True))
     partition_of = {f.key: p for p, f in futures.items()}
-    watchdog = _Watchdog(client, prefix, deadline_s, retries, outcome)
+    watchdog = _Watchdog(client, sorted({_name(k) for k in partition_of}), deadline_s, retries, outcome)
     pending = as_completed(list(futures.values()), loop=client.loop)
     try:
         while not pending.is_empty():
@@ -83,7 +105,7 @@ def run_on_cluster(
 
 def _collect(future: Any, p: int, watchdog: _Watchdog, outcome: Outcome, on_done: OnDone | None) -> None:
     if future.status == "finished":
-        summary = dict(future.result())
+        summary = dict(future.result()["summary"].iloc[0])
         outcome.done[p] = summary
         if summary.get("stuck_threads") and summary.get("worker_address"):
             watchdog.restart(str(summary["worker_address"]), "stuck_threads")
@@ -96,8 +118,10 @@ def _collect(future: Any, p: int, watchdog: _Watchdog, outcome: Outcome, on_done
 class _Watchdog:
     """Restarts the worker of a partition running past its deadline; gives up on it after `retries` restarts."""
 
-    def __init__(self, client: Any, prefix: str, deadline_s: float, retries: int, outcome: Outcome) -> None:
-        self.client, self.prefix, self.deadline_s, self.retries = client, prefix, deadline_s, retries
+    def __init__(
+        self, client: Any, names: list[str], deadline_s: float, retries: int, outcome: Outcome
+    ) -> None:
+        self.client, self.names, self.deadline_s, self.retries = client, names, deadline_s, retries
         self.outcome = outcome
         self.started: dict[tuple[str, str], float] = {}  # (task key, worker) → first seen processing there
         self.overruns: dict[int, int] = {}
@@ -110,8 +134,8 @@ class _Watchdog:
         if self.deadline_s <= 0 or now < self.next_check:
             return
         self.next_check = now + poll_s
-        executing = self.client.run(_executing, self.prefix, on_error="ignore")
-        live = {(key, worker) for worker, keys in executing.items() for key in keys}
+        executing = self.client.run(_executing, self.names, on_error="ignore")
+        live = {(_key(key), worker) for worker, keys in executing.items() for key in keys}
         self.started = {kw: t for kw, t in self.started.items() if kw in live}
         for key, worker in sorted(live):
             since = self.started.setdefault((key, worker), now)
@@ -146,14 +170,19 @@ class _Watchdog:
         self.outcome.count_restart(why)
 
 
-def _executing(prefix: str, dask_worker: Any = None) -> list[str]:
+def _executing(names: list[str], dask_worker: Any = None) -> list[Any]:
     """On a worker (its event loop, which answers even while a task's thread is stuck): this run's tasks that
     are executing now. Not the scheduler's "processing", which also counts tasks queued on the worker."""
-    return [
-        str(ts.key)
-        for ts in dask_worker.state.executing
-        if isinstance(ts.key, str) and ts.key.startswith(prefix)
-    ]
+    return [ts.key for ts in dask_worker.state.executing if _name(ts.key) in names]
+
+
+def _name(key: Any) -> str:
+    """A task key's name: a partition's key is (name, index); keys cross the wire as lists."""
+    return str(key[0]) if isinstance(key, (tuple, list)) and key else str(key)
+
+
+def _key(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
 
 
 def _workers_removed(client: Any) -> int:

@@ -1,6 +1,8 @@
 """One partition's task: its rows from the staged manifest → the photo chain (job/photos.py) → a part file.
 
-The same function runs as a Dask task and in the plain in-process path (`--scheduler synchronous`). A photo never
+On a cluster the manifest is a Dask DataFrame (`load_frame` over the staged partitions) mapped through
+`process_frame` (map_partitions); the in-process path (`--scheduler synchronous`) calls `run_partition`, which is
+the same two steps without Dask. A photo never
 fails its partition (it becomes an error row); what does fail it — its manifest slice or part file cannot be
 read/written, the models cannot load, storage stops answering — is raised so the partition is retried. The
 part's deterministic staged name makes a retry overwrite, never duplicate. Only a small summary dict goes back
@@ -16,6 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
 
 from podocr.config import PodocrConfig
 from podocr.io import manifest as manifest_io
@@ -42,11 +46,36 @@ class JobContext:
     intra_op_threads: int | None = None
 
 
+# ---- the two task functions of the Dask graph (from_map → map_partitions) ---------------------------------------
+SUMMARY_META = pd.DataFrame({"summary": pd.Series([], dtype=object)})
+"""A partition's result on the graph: one row holding its summary dict (rows themselves go to storage)."""
+
+
+def load_frame(index: int, ctx: JobContext) -> pd.DataFrame:
+    """Partition `index` of the staged manifest as a frame (cells as strings or None), its number attached."""
+    frame = pd.DataFrame(load_rows(index, ctx), dtype=object)
+    frame["partition"] = index
+    return frame
+
+
+def process_frame(frame: pd.DataFrame, ctx: JobContext) -> pd.DataFrame:
+    """Process one partition's rows and write its part; a one-row frame holding the summary comes back."""
+    if frame.empty:  # staged partitions are never empty; a frame without rows has lost its partition number
+        raise ValueError("empty manifest partition")
+    index = int(frame["partition"].iloc[0])
+    rows = [{str(k): v for k, v in r.items()} for r in frame.drop(columns=["partition"]).to_dict("records")]
+    return pd.DataFrame({"summary": [process_rows(index, rows, ctx)]}, dtype=object)
+
+
 def run_partition(index: int, ctx: JobContext) -> dict[str, Any]:
-    """Process partition `index` and write its part; returns its summary (rows, statuses, seconds, worker)."""
+    """The in-process path: exactly what the Dask graph runs for partition `index`; returns its summary."""
+    return process_rows(index, load_rows(index, ctx), ctx)
+
+
+def process_rows(index: int, rows: list[dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
+    """Read partition `index`'s photos and write its part; returns its summary (rows, statuses, seconds, worker)."""
     started = time.perf_counter()
     with log_context(run_id=ctx.run_id, partition=index):
-        rows = load_rows(index, ctx)
         pipeline = get_pipeline(ctx.cfg, ctx.intra_op_threads)
         store = ImageStore(ctx.cfg.io, ctx.images_root)
         chain = PhotoChain(ctx.cfg, store, rows, RowMaker(rows, _common(ctx, index, pipeline)), pipeline)

@@ -23,11 +23,15 @@ import cv2
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="labelled folder (images/*.jpg) or a folder of jpgs")
+    ap.add_argument(
+        "--data", type=Path, required=True, help="labelled folder (images/*.jpg) or a folder of jpgs"
+    )
     ap.add_argument("--profile", choices=["gpu", "cpu"], default="gpu")
     ap.add_argument("--limit", type=int, default=0, help="first N photos (0 = all)")
     ap.add_argument("--batch", type=int, default=16, help="photos per pipeline call (job.ocr_batch_size)")
-    ap.add_argument("--results", type=Path, default=None, help="write the reads here as JSONL for podocr eval")
+    ap.add_argument(
+        "--results", type=Path, default=None, help="write the reads here as JSONL for podocr eval"
+    )
     args = ap.parse_args()
 
     from podocr.config import PodocrConfig
@@ -55,7 +59,11 @@ def main() -> int:
                 out.write(json.dumps({"id": path.stem, "lines": lines}) + "\n")
         if out is not None:
             out.flush()
-        print(f"{s + len(chunk)}/{len(paths)} photos, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+        print(
+            f"{s + len(chunk)}/{len(paths)} photos, {time.perf_counter() - t0:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
     parts.close()
 
     summary: dict[str, object] = {"profile": args.profile, "photos": len(paths), "roles": {}}
@@ -72,7 +80,9 @@ def main() -> int:
             "outside": [list(s) for s in outside],
             "top": [[list(s), n] for s, n in sorted(seen.items(), key=lambda kv: -kv[1])[:5]],
         }
-        print(f"{role:10} {len(allowed) if closed else '-':>10} {len(seen):>5} {sum(seen.values()):>6}  {outside}")
+        print(
+            f"{role:10} {len(allowed) if closed else '-':>10} {len(seen):>5} {sum(seen.values()):>6}  {outside}"
+        )
     summary["roles"] = roles
     summary["closed_set_total"] = sum(len(v) for r, v in closed.items() if r in engines)
     summary["seen_total"] = sum(len(getattr(e, "shapes", {})) for e in engines.values())

@@ -103,7 +103,9 @@ class ShapePolicy:
         return _up(n, self.batch_rungs(max_batch)) or n
 
 
-def closed_set(cfg: PodocrConfig, policy: ShapePolicy, rec_heights: Mapping[str, int]) -> dict[str, list[Shape]]:
+def closed_set(
+    cfg: PodocrConfig, policy: ShapePolicy, rec_heights: Mapping[str, int]
+) -> dict[str, list[Shape]]:
     """Every (role, NCHW shape) the GPU profile can feed, per engine role of `build.Components.engines()`.
 
     `rec_heights` maps the recogniser roles present ("rec", "rec_fast") to their model's input height. The probe
@@ -145,7 +147,9 @@ class WarmUp:
         out: dict[str, Any] = {
             "shapes": self.total_shapes,
             "seconds": round(self.total_seconds, 3),
-            "per_role": {r: {"shapes": n, "seconds": round(self.seconds[r], 3)} for r, n in self.shapes.items()},
+            "per_role": {
+                r: {"shapes": n, "seconds": round(self.seconds[r], 3)} for r, n in self.shapes.items()
+            },
         }
         if self.slowest is not None:
             role, shape, s = self.slowest

@@ -73,9 +73,7 @@ def padded_shape(height: int, width: int, step: int) -> tuple[int, int]:
 class TextDetector:
     """Batched DB detector over images of any sizes."""
 
-    def __init__(
-        self, engine: Engine, cfg: DetConfig, norm: str, shapes: ShapePolicy | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, cfg: DetConfig, norm: str, shapes: ShapePolicy | None = None) -> None:
         if norm not in NORMS:
             raise ValueError(f"unknown det normalisation {norm!r}; known: {', '.join(NORMS)}")
         self.engine, self.cfg, self.norm = engine, cfg, norm

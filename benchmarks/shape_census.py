@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 
@@ -49,46 +50,53 @@ def main() -> int:
     closed = closed_set(cfg, parts.shapes, parts.rec_heights()) if parts.shapes is not None else {}
     out = args.results.open("w") if args.results else None
     t0 = time.perf_counter()
+    done = 0
     for s in range(0, len(paths), args.batch):
         chunk = paths[s : s + args.batch]
-        images = [cv2.imread(str(p)) for p in chunk]
-        pages = pipeline.run_safe(images)
+        pages = pipeline.run_safe([cv2.imread(str(p)) for p in chunk])
         for path, page in zip(chunk, pages, strict=True):
             if out is not None:
                 lines = [] if isinstance(page, Exception) else [{"text": ln.text} for ln in page.lines]
                 out.write(json.dumps({"id": path.stem, "lines": lines}) + "\n")
         if out is not None:
             out.flush()
-        print(
-            f"{s + len(chunk)}/{len(paths)} photos, {time.perf_counter() - t0:.0f}s",
-            file=sys.stderr,
-            flush=True,
-        )
+        done += len(chunk)
+        print(f"{done}/{len(paths)} photos, {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+        if args.summary:  # after every batch, so a run cut short still leaves its census
+            args.summary.write_text(json.dumps(census(args.profile, done, engines, closed, t0)) + "\n")
     parts.close()
 
-    summary: dict[str, object] = {"profile": args.profile, "photos": len(paths), "roles": {}}
-    roles: dict[str, object] = {}
+    summary = census(args.profile, done, engines, closed, t0)
     print(f"{'role':10} {'closed set':>10} {'seen':>5} {'calls':>6}  outside the closed set")
+    for role, r in summary["roles"].items():
+        print(f"{role:10} {r['closed_set'] or '-':>10} {r['seen']:>5} {r['calls']:>6}  {r['outside']}")
+    print(json.dumps(summary))
+    return 0
+
+
+def census(
+    profile: str, photos: int, engines: dict[str, Any], closed: dict[str, list[Any]], t0: float
+) -> dict[str, Any]:
+    """Per role: the closed set's size, the distinct shapes seen, calls, shapes outside the set, the top five."""
+    roles: dict[str, Any] = {}
     for role, engine in engines.items():
-        seen = getattr(engine, "shapes", {})
+        seen = dict(getattr(engine, "shapes", {}))
         allowed = set(closed.get(role, []))
-        outside = sorted(s for s in seen if closed and s not in allowed)
         roles[role] = {
             "closed_set": len(allowed) if closed else None,
             "seen": len(seen),
             "calls": sum(seen.values()),
-            "outside": [list(s) for s in outside],
+            "outside": [list(s) for s in sorted(seen) if closed and s not in allowed],
             "top": [[list(s), n] for s, n in sorted(seen.items(), key=lambda kv: -kv[1])[:5]],
         }
-        print(
-            f"{role:10} {len(allowed) if closed else '-':>10} {len(seen):>5} {sum(seen.values()):>6}  {outside}"
-        )
-    summary["roles"] = roles
-    summary["closed_set_total"] = sum(len(v) for r, v in closed.items() if r in engines)
-    summary["seen_total"] = sum(len(getattr(e, "shapes", {})) for e in engines.values())
-    summary["seconds"] = round(time.perf_counter() - t0, 1)
-    print(json.dumps(summary))
-    return 0
+    return {
+        "profile": profile,
+        "photos": photos,
+        "closed_set_total": sum(len(v) for r, v in closed.items() if r in engines) if closed else None,
+        "seen_total": sum(r["seen"] for r in roles.values()),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "roles": roles,
+    }
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def main() -> int:
     ap.add_argument("--profile", choices=["gpu", "cpu"], default="gpu")
     ap.add_argument("--limit", type=int, default=0, help="first N photos (0 = all)")
     ap.add_argument("--batch", type=int, default=16, help="photos per pipeline call (job.ocr_batch_size)")
+    ap.add_argument("--summary", type=Path, default=None, help="write the census JSON here after every batch")
     ap.add_argument(
         "--results", type=Path, default=None, help="write the reads here as JSONL for podocr eval"
     )

@@ -46,6 +46,7 @@ OUT=${OUT:-$WORK/out}
 if [ $STAND_IN = 1 ]; then
   N=${N:-8} CPU_N=${CPU_N:-4} GRAPHS_N=${GRAPHS_N:-4} DIAG_S=${DIAG_S:-25} PSIZE=${PSIZE:-4} CPU_PSIZE=${CPU_PSIZE:-4}
   DEADLINE_S=${DEADLINE_S:-900}  # a CI runner's CPU: torch imports and conversions take far longer than on a GPU host
+  GPU_CAP=${GPU_CAP:-480} EXTRA=${EXTRA:-0}  # the torch-on-CPU job converts 5 models; fp16/graph runs add nothing here
   # the closed shape set on small ladders: warm-up and padding exercised without minutes of CPU convolutions
   export PODOCR__ENGINE__SHAPE_PROFILE=gpu PODOCR__ENGINE__GPU_DET_SIDES=640 PODOCR__ENGINE__GPU_REC_WIDTHS=320,640
   export PODOCR__ENGINE__GPU_BATCHES=1 PODOCR__DET__MAX_SIDE=640 PODOCR__REC__MAX_WIDTH=640
@@ -53,7 +54,7 @@ if [ $STAND_IN = 1 ]; then
 fi
 N=${N:-2000} CPU_N=${CPU_N:-320} GRAPHS_N=${GRAPHS_N:-1000} DIAG_S=${DIAG_S:-90}
 TPW=${TPW:-8} PSIZE=${PSIZE:-125} CPU_PSIZE=${CPU_PSIZE:-20}
-DEADLINE_S=${DEADLINE_S:-290}
+DEADLINE_S=${DEADLINE_S:-290} GPU_CAP=${GPU_CAP:-130} EXTRA=${EXTRA:-1}
 DATE=2026-11-26
 SETS=(--set v6-small --set v6-tiny)  # models.set, roi.probe_set and rec.fast_set defaults
 
@@ -349,14 +350,14 @@ fi
 
 # 4. the number that matters most: GPU, torch backend, fp32
 PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
-  batch gpu_fp32 130 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
+  batch gpu_fp32 "$GPU_CAP" "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 if [ $STAND_IN = 0 ] && [ "$LAST_RC" = 4 ] && [ "${GPU_FLAGS[0]}" = --cuda ] && [ "$(left)" -ge 120 ]; then
   echo "WARNING: podocr batch --cuda could not start its cluster (exit 4, see batch_stderr.txt); rerunning with" \
     "one LocalCluster worker and engine.provider=cuda"
   GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
   export PODOCR__ENGINE__PROVIDER=cuda
   PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
-    batch gpu_fp32 130 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
+    batch gpu_fp32 "$GPU_CAP" "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 fi
 
 # 5. the same job on this host's CPU (ONNX Runtime, default sizing) for the ratio
@@ -368,7 +369,7 @@ else
 fi
 
 # 6. fp16, validated per model at load
-if [ "$(left)" -ge 100 ]; then
+if [ "$EXTRA" = 1 ] && [ "$(left)" -ge 100 ]; then
   PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true \
     batch gpu_fp16 150 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 else
@@ -376,7 +377,7 @@ else
 fi
 
 # 7. fp16 + CUDA graphs (captures that fail turn graphs off for that model, with a warning in batch_stderr.txt)
-if [ "$(left)" -ge 60 ]; then
+if [ "$EXTRA" = 1 ] && [ "$(left)" -ge 60 ]; then
   PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true PODOCR__ENGINE__CUDA_GRAPHS=true \
     batch gpu_fp16_graphs 100 "$GRAPHS_N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE" \
     --manifest "$WORK/day/graphs-manifest.csv"

@@ -116,8 +116,26 @@ def run_variant(name: str, settings: dict[str, Any], device: str, deadline: floa
             "depthwise_off_cudnn": info.get("depthwise_off_cudnn"),
             "cost_ms": round(sum(r["first_ms"] + r["repeat_ms"] for r in rows), 2),
         }
+        print(json.dumps({"variant": name, "role": role, **roles[role]}), flush=True)  # partial results
     result["roles"] = roles
     return result
+
+
+def _merge(name: str, stdout: str, stderr: str) -> dict[str, Any]:
+    """A child's result: its final line, or the per-role lines it printed before it was cut off."""
+    lines = [json.loads(ln) for ln in stdout.splitlines() if ln.startswith("{")]
+    final = [ln for ln in lines if "roles" in ln]
+    if final:
+        return dict(final[-1])
+    roles = {
+        ln["role"]: {k: v for k, v in ln.items() if k not in ("variant", "role")}
+        for ln in lines
+        if "role" in ln
+    }
+    res: dict[str, Any] = {"variant": name, "settings": VARIANTS[name], "roles": roles}
+    if not roles:
+        res["error"] = stderr[-400:] or "no output"
+    return res
 
 
 def main() -> int:
@@ -155,10 +173,10 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--device", args.device, "--one", name, "--budget-s", str(left)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left + 30)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            res = json.loads(lines[-1]) if lines else {"variant": name, "error": proc.stderr[-400:]}
-        except subprocess.TimeoutExpired:
-            res = {"variant": name, "error": "timed out"}
+            res = _merge(name, proc.stdout, proc.stderr)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            res = {**_merge(name, out, ""), "error": "timed out (roles measured before it are kept)"}
         print(json.dumps(res), flush=True)
         done.append(res)
     best: dict[str, Any] = {}

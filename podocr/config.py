@@ -43,9 +43,19 @@ class EngineConfig:
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)
     trt_cache_dir: str = ""  # "" = <models.store>/trt-cache
     trt_workspace_gb: float = 2.0
-    channels_last: bool = True  # torch backend on CUDA: NHWC activations (tensor-core convs); ignored on CPU
-    cuda_graphs: bool = False  # torch backend on CUDA: a CUDA graph per bucketed input shape, lazily
-    cuda_graph_max_shapes: int = 32  # shapes beyond this many run eagerly (each graph holds its own buffers)
+    # shape profile (podocr/ocr/shapes.py, docs/gpu.md): "gpu" pads every model input to a closed set of shapes
+    shape_profile: str = "auto"  # auto (gpu when provider is cuda/tensorrt) | cpu (bucket steps) | gpu
+    gpu_det_sides: str = "640,960,1280,1600"  # gpu profile: each detector side padded up to one of these
+    gpu_rec_widths: str = "80,160,320,480,640,960,1280,1600"  # gpu profile: recogniser crop widths
+    gpu_batches: str = "1,4,16,64"  # gpu profile: batches padded up this ladder (capped at each batch_size)
+    warm_up: bool = True  # gpu profile: run every shape of the closed set once at load (logged, in run info)
+    infer_thread: str = "auto"  # auto (on with the gpu profile) | on | off: one thread owns every model call
+    channels_last: bool = False  # torch on CUDA: NHWC activations; NCHW keeps depthwise convs off cuDNN
+    cudnn_depthwise: bool = True  # torch on CUDA: False runs depthwise convs with torch's own kernels
+    tf32: bool = True  # torch on CUDA: TF32 tensor-core matmuls/convs for fp32 models
+    cuda_module_loading: str = "LAZY"  # torch on CUDA: $CUDA_MODULE_LOADING if unset (LAZY | EAGER)
+    cuda_graphs: bool = False  # torch backend on CUDA: a CUDA graph per input shape (folded per shape)
+    cuda_graph_max_shapes: int = 256  # shapes beyond this many run eagerly (each graph holds its own buffers)
 
 
 @dataclass

@@ -3,6 +3,10 @@
 Several roles can come from different registry sets (`roi.probe_set` for the probe detector, `det.set` for the
 label detector, `rec.fast_set` for a fast first recogniser); each set is resolved and checksum-verified once.
 The engines get the input shapes the stages will feed them (`shape_profiles`) so TensorRT builds one profile.
+
+With the GPU shape profile (ocr/shapes.py) the stages pad to a closed set of shapes, every model call runs on one
+inference thread (runtime/infer_thread.py), and every shape of the set runs once before the first photo, so a
+worker that builds its components at start (the per-worker model cache) is warm when its first task arrives.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podocr.config import PodocrConfig
+from podocr.config import ConfigError, PodocrConfig
 from podocr.ocr.batching import round_up
 from podocr.ocr.registry import ModelSet, resolve
 from podocr.ocr.runtime.engine import Engine, EngineOptions, ShapeProfile, create_engine
+from podocr.ocr.runtime.infer_thread import InferenceThread, ThreadedEngine
+from podocr.ocr.shapes import ShapePolicy, WarmUp, closed_set, profile_name, warm_up
 from podocr.ocr.stages.cls import CLS_SHAPE, LineClassifier
 from podocr.ocr.stages.det import TextDetector
 from podocr.ocr.stages.rec import CascadeRecognizer, TextRecognizer, load_charset
@@ -30,6 +36,9 @@ class Components:
     recognizer: TextRecognizer | CascadeRecognizer
     classifier: LineClassifier | None
     probe_detector: TextDetector
+    shapes: ShapePolicy | None = None  # the GPU profile's closed set; None = the CPU profile
+    thread: InferenceThread | None = None  # owns every model call when set
+    warmed: WarmUp | None = None  # what the warm-up at load ran
 
     def engines(self) -> dict[str, Engine]:
         """Role → engine, for reporting which provider actually runs each model."""
@@ -45,14 +54,28 @@ class Components:
             engines["cls"] = self.classifier.engine
         return engines
 
+    def rec_heights(self) -> dict[str, int]:
+        """Recogniser role → its model's input height."""
+        if isinstance(self.recognizer, CascadeRecognizer):
+            return {"rec_fast": self.recognizer.fast.height, "rec": self.recognizer.strong.height}
+        return {"rec": self.recognizer.height}
+
+    def close(self) -> None:
+        """Stop the inference thread (after the calls already queued); the engines stay loaded."""
+        if self.thread is not None:
+            self.thread.close()
+
 
 def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> Components:
     """Resolve and verify the model set(s), then create each engine once (threads: explicit > config)."""
     models = resolve(cfg.models)
-    profiles = shape_profiles(cfg, models.rec_height)
+    policy = ShapePolicy.from_config(cfg) if profile_name(cfg) == "gpu" else None
+    profiles = shape_profiles(cfg, models.rec_height, policy)
+    thread = InferenceThread() if _wants_thread(cfg, policy) else None
 
     def engine(role: str, path: Path) -> Engine:
-        return create_engine(path, cfg.engine, role, EngineOptions(intra_op_threads, profile=profiles[role]))
+        e = create_engine(path, cfg.engine, role, EngineOptions(intra_op_threads, profile=profiles[role]))
+        return e if thread is None else ThreadedEngine(e, thread, role)
 
     def other_set(name: str) -> ModelSet:
         """`models.set` itself, or the named set when it is another one."""
@@ -61,7 +84,7 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
         )
 
     def recognizer(ms: ModelSet) -> TextRecognizer:
-        return TextRecognizer(engine("rec", ms.rec), cfg.rec, load_charset(ms), ms.rec_height)
+        return TextRecognizer(engine("rec", ms.rec), cfg.rec, load_charset(ms), ms.rec_height, policy)
 
     strong = recognizer(models)
     rec: TextRecognizer | CascadeRecognizer = strong
@@ -71,14 +94,32 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
         rec = CascadeRecognizer(fast, strong, rc.recheck_below, rc.recheck_digits, rc.recheck_digits_below)
     classifier = None
     if cfg.cls.enabled and models.cls is not None:
-        classifier = LineClassifier(engine("cls", models.cls), cfg.cls)
+        classifier = LineClassifier(engine("cls", models.cls), cfg.cls, policy)
     dm = other_set(cfg.det.set)
-    detector = TextDetector(engine("det", dm.det), cfg.det, dm.det_norm)
+    detector = TextDetector(engine("det", dm.det), cfg.det, dm.det_norm, policy)
     probe = detector
     if cfg.roi.enabled and cfg.roi.probe_set and cfg.roi.probe_set != models.name:
         ps = other_set(cfg.roi.probe_set)
-        probe = TextDetector(engine("det", ps.det), cfg.det, ps.det_norm)
-    return Components(models, detector, rec, classifier, probe)
+        probe = TextDetector(engine("det", ps.det), cfg.det, ps.det_norm, policy)
+    parts = Components(models, detector, rec, classifier, probe, policy, thread)
+    if policy is not None and cfg.engine.warm_up:
+        parts = dataclasses.replace(parts, warmed=warm_up_components(cfg, parts))
+    return parts
+
+
+def _wants_thread(cfg: PodocrConfig, policy: ShapePolicy | None) -> bool:
+    want = cfg.engine.infer_thread.strip().lower()
+    if want not in ("auto", "on", "off"):
+        raise ConfigError(f"engine.infer_thread = {want!r}: use auto, on or off")
+    return want == "on" or (want == "auto" and policy is not None)
+
+
+def warm_up_components(cfg: PodocrConfig, parts: Components) -> WarmUp:
+    """Run every shape of the GPU profile's closed set once on its engine (callable again, e.g. by a worker's
+    model cache after a reload; a no-op set when the CPU profile is on)."""
+    if parts.shapes is None:
+        return WarmUp()
+    return warm_up(parts.engines(), closed_set(cfg, parts.shapes, parts.rec_heights()))
 
 
 def describe(cfg: PodocrConfig, parts: Components) -> dict[str, Any]:
@@ -90,20 +131,35 @@ def describe(cfg: PodocrConfig, parts: Components) -> dict[str, Any]:
         "sha256": dict(parts.models.sha256),
         "backend": cfg.engine.backend,
         "providers": {role: e.provider for role, e in parts.engines().items()},
+        "shape_profile": "gpu" if parts.shapes is not None else "cpu",
+        "infer_thread": parts.thread is not None,
+        **({"warm_up": parts.warmed.as_dict()} if parts.warmed is not None else {}),
     }
 
 
-def shape_profiles(cfg: PodocrConfig, rec_height: int) -> dict[str, ShapeProfile]:
-    """The input shapes each model sees, from the bucket settings (TensorRT builds one profile from these)."""
+def shape_profiles(
+    cfg: PodocrConfig, rec_height: int, policy: ShapePolicy | None = None
+) -> dict[str, ShapeProfile]:
+    """The input shapes each model sees (TensorRT builds one profile from these): the bucket settings' range, or
+    with the GPU profile the closed set's smallest and largest shapes."""
     dc, rc, cc = cfg.det, cfg.rec, cfg.cls
-    det_max = round_up(dc.max_side, dc.bucket_step)
     h = rec_height
+    cls_min, cls_max = (1, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE)
+    if policy is not None:
+        s0, s1 = policy.det_sides[0], policy.det_sides[-1]
+        w0, w1 = policy.rec_widths[0], policy.rec_widths[-1]
+        opt_w = policy.rec_width(320)
+        b0 = policy.batches[0]
+        return {
+            "det": ShapeProfile((b0, 3, s0, s0), (b0, 3, s0, s0), (dc.batch_size, 3, s1, s1)),
+            "rec": ShapeProfile((b0, 3, h, w0), (rc.batch_size, 3, h, opt_w), (rc.batch_size, 3, h, w1)),
+            "cls": ShapeProfile((b0, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE), cls_max),
+        }
+    det_max = round_up(dc.max_side, dc.bucket_step)
     return {
         "det": ShapeProfile((1, 3, 32, 32), (1, 3, 640, 640), (dc.batch_size, 3, det_max, det_max)),
         "rec": ShapeProfile(
             (1, 3, h, rc.width_bucket), (rc.batch_size, 3, h, 320), (rc.batch_size, 3, h, rc.max_width)
         ),
-        "cls": ShapeProfile(
-            (1, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE), (cc.batch_size, 3, *CLS_SHAPE)
-        ),
+        "cls": ShapeProfile(cls_min, (cc.batch_size, 3, *CLS_SHAPE), cls_max),
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import threading
 import warnings
 from pathlib import Path
@@ -64,6 +65,60 @@ def select_device(cfg: EngineConfig, role: str) -> torch.device:
     return torch.device("cpu")
 
 
+def fold_for_shape(module: nn.Module, x: torch.Tensor) -> Any:
+    """The module traced at one fixed input shape: the converted graphs' host round trips (`Shape` building a
+    tensor from a Python list, `Resize` and `Reshape` reading values back with `.tolist()`) become constants,
+    so what is left runs on the device only and a CUDA graph can capture it. Valid for exactly this shape."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TracerWarning: "converted to a constant" is the point here
+        return torch.jit.trace(module, x, check_trace=False, strict=False)
+
+
+class _NoCudnnConv(nn.Module):
+    """A depthwise conv run with cuDNN switched off: torch's own depthwise kernels, no per-shape cuDNN plan.
+
+    The switch is process-wide for the duration of the call, which is safe when one inference thread owns every
+    model call (runtime/infer_thread.py)."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        before = torch.backends.cudnn.enabled
+        torch.backends.cudnn.enabled = False
+        try:
+            out: torch.Tensor = self.conv(x)
+        finally:
+            torch.backends.cudnn.enabled = before
+        return out
+
+
+def is_depthwise(m: nn.Module) -> bool:
+    return isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+
+
+def depthwise_off_cudnn(module: nn.Module) -> int:
+    """Wrap every depthwise conv in `_NoCudnnConv` (in place); returns how many."""
+    count = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if is_depthwise(child):
+                setattr(parent, name, _NoCudnnConv(child))  # type: ignore[arg-type]
+                count += 1
+    return count
+
+
+def apply_cuda_settings(cfg: EngineConfig) -> None:
+    """Process-wide CUDA settings from the config: module loading (before the first CUDA context), TF32 and
+    cudnn.benchmark. Each was chosen by the device diagnosis (benchmarks/gpu_diag.py, docs/gpu.md)."""
+    os.environ.setdefault("CUDA_MODULE_LOADING", cfg.cuda_module_loading.upper())
+    torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+    torch.backends.cudnn.allow_tf32 = cfg.tf32
+    # cudnn.benchmark times every conv algorithm once per new shape: the knob ONNX Runtime calls EXHAUSTIVE.
+    torch.backends.cudnn.benchmark = cfg.cudnn_conv_algo_search.upper() == "EXHAUSTIVE"
+
+
 class _GraphCache:
     """One CUDA graph per input shape, captured on first sight; replay skips Python and kernel-launch cost.
 
@@ -97,13 +152,14 @@ class _GraphCache:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         try:
+            folded = fold_for_shape(self.module, static_in)
             with torch.cuda.stream(side):
                 for _ in range(GRAPH_WARMUP_CALLS):
-                    self.module(static_in)
+                    folded(static_in)
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self.pool):
-                static_out = _first(self.module(static_in))
+                static_out = _first(folded(static_in))
         except RuntimeError as exc:
             torch.cuda.synchronize()
             self.disabled_reason = f"capture failed at shape {tuple(x.shape)}: {exc}"[:300]
@@ -180,18 +236,19 @@ def create(model_path: Path, cfg: EngineConfig, role: str, options: EngineOption
     """The `BACKENDS["torch"]` factory: convert, place, and (if asked) validate fp16 for one model."""
     if not model_path.is_file():
         raise EngineError(f"{role} model not found: {model_path}")
+    if cfg.provider.lower() == "cuda":
+        os.environ.setdefault("CUDA_MODULE_LOADING", cfg.cuda_module_loading.upper())  # before any context
     device = select_device(cfg, role)
     on_cuda = device.type == "cuda"
     if on_cuda:
-        # cudnn.benchmark times every conv algorithm once per new shape: cheap with our few bucketed shapes,
-        # and the same knob ONNX Runtime calls EXHAUSTIVE.
-        torch.backends.cudnn.benchmark = cfg.cudnn_conv_algo_search.upper() == "EXHAUSTIVE"
+        apply_cuda_settings(cfg)
     else:
         torch.set_num_threads(resolve_threads(cfg, options))
     try:
         module = convert_onnx(model_path)
     except ConversionError as exc:
         raise EngineError(f"cannot convert {role} model {model_path} to torch: {exc}") from exc
+    depthwise_off = depthwise_off_cudnn(module) if on_cuda and not cfg.cudnn_depthwise else 0
     kwargs: dict[str, Any] = {
         "input_name": input_name(model_path),
         "channels_last": cfg.channels_last and on_cuda,
@@ -199,7 +256,9 @@ def create(model_path: Path, cfg: EngineConfig, role: str, options: EngineOption
         "cuda_graph_max_shapes": cfg.cuda_graph_max_shapes,
     }
     if not cfg.fp16:
-        return TorchEngine(module, device, role, **kwargs)
+        engine = TorchEngine(module, device, role, **kwargs)
+        engine.info.update(depthwise_off_cudnn=depthwise_off, tf32=cfg.tf32 and on_cuda)
+        return engine
     fp32 = TorchEngine(copy.deepcopy(module), device, role, **{**kwargs, "cuda_graphs": False})
     half = TorchEngine(module, device, role, half=True, **kwargs)
     decision = validate_precision(
@@ -207,6 +266,7 @@ def create(model_path: Path, cfg: EngineConfig, role: str, options: EngineOption
     )
     chosen = half if decision.accepted else TorchEngine(fp32.module, device, role, **kwargs)
     chosen.info["fp16"] = decision.as_dict()
+    chosen.info.update(depthwise_off_cudnn=depthwise_off, tf32=cfg.tf32 and on_cuda)
     _log_decision(role, model_path, decision)
     return chosen
 

@@ -19,6 +19,7 @@ from podocr.ocr.geometry import apply_affine, rect_to_quad, sideways_turns
 
 if TYPE_CHECKING:
     from podocr.ocr.region import Region
+    from podocr.ocr.shapes import ShapePolicy
 from podocr.ocr.runtime.engine import Engine
 
 # Per-channel normalisation on BGR/255, in the order PaddleOCR feeds cv2 images to its models.
@@ -72,18 +73,26 @@ def padded_shape(height: int, width: int, step: int) -> tuple[int, int]:
 class TextDetector:
     """Batched DB detector over images of any sizes."""
 
-    def __init__(self, engine: Engine, cfg: DetConfig, norm: str) -> None:
+    def __init__(self, engine: Engine, cfg: DetConfig, norm: str, shapes: ShapePolicy | None = None) -> None:
         if norm not in NORMS:
             raise ValueError(f"unknown det normalisation {norm!r}; known: {', '.join(NORMS)}")
         self.engine, self.cfg, self.norm = engine, cfg, norm
+        self.shapes = shapes  # the GPU profile's closed shape set; None = det.bucket_step buckets
+
+    def canvas(self, height: int, width: int) -> tuple[int, int]:
+        """The padded input shape an image of this size runs at."""
+        if self.shapes is not None:
+            return self.shapes.det_canvas(height, width)
+        return padded_shape(height, width, self.cfg.bucket_step)
 
     def detect(self, images: list[np.ndarray]) -> list[DetBoxes]:
         """Boxes for every image, in input order; images sharing a padded shape run as one batch."""
-        shapes = [padded_shape(im.shape[0], im.shape[1], self.cfg.bucket_step) for im in images]
+        shapes = [self.canvas(im.shape[0], im.shape[1]) for im in images]
         out: list[DetBoxes] = [DetBoxes.empty() for _ in images]
         for batch in bucket_batches(shapes, self.cfg.batch_size):
             ph, pw = shapes[batch[0]]
-            x = np.zeros((len(batch), 3, ph, pw), np.float32)
+            rows = len(batch) if self.shapes is None else self.shapes.batch(len(batch), self.cfg.batch_size)
+            x = np.zeros((rows, 3, ph, pw), np.float32)
             for j, i in enumerate(batch):
                 h, w = images[i].shape[:2]
                 x[j, :, :h, :w] = normalise(images[i], self.norm)

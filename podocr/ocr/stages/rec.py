@@ -21,6 +21,7 @@ from podocr.ocr.runtime.engine import Engine
 
 if TYPE_CHECKING:
     from podocr.ocr.region import Region
+    from podocr.ocr.shapes import ShapePolicy
 
 BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
 
@@ -92,8 +93,16 @@ def ctc_greedy_decode(probs: np.ndarray, charset: list[str]) -> list[tuple[str, 
 class TextRecognizer:
     """Batched CTC recogniser over crops of any sizes (BGR uint8)."""
 
-    def __init__(self, engine: Engine, cfg: RecConfig, charset: list[str], height: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: RecConfig,
+        charset: list[str],
+        height: int,
+        shapes: ShapePolicy | None = None,
+    ) -> None:
         self.engine, self.cfg, self.charset, self.height = engine, cfg, charset, height
+        self.shapes = shapes  # the GPU profile's closed shape set; None = rec.width_bucket buckets
 
     @property
     def quick(self) -> TextRecognizer:
@@ -116,7 +125,8 @@ class TextRecognizer:
         widths = [self.padded_width(r.shape[1]) for r in resized]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in bucket_batches(widths, self.cfg.batch_size):
-            x = np.zeros((len(batch), 3, self.height, widths[batch[0]]), np.float32)
+            rows = len(batch) if self.shapes is None else self.shapes.batch(len(batch), self.cfg.batch_size)
+            x = np.zeros((rows, 3, self.height, widths[batch[0]]), np.float32)
             for j, i in enumerate(batch):
                 r = resized[i]
                 x[j, :, :, : r.shape[1]] = r.transpose(2, 0, 1)
@@ -125,7 +135,7 @@ class TextRecognizer:
             # padding must read as the normalised zero PaddleOCR pads with, not as -1 (black)
             for j, i in enumerate(batch):
                 x[j, :, :, resized[i].shape[1] :] = 0.0
-            probs = self.engine.run(x)
+            probs = self.engine.run(x)[: len(batch)]
             if probs.shape[-1] != len(self.charset):
                 raise ModelError(
                     f"rec model outputs {probs.shape[-1]} classes but the dictionary gives {len(self.charset)}"
@@ -135,6 +145,8 @@ class TextRecognizer:
         return out
 
     def padded_width(self, width: int) -> int:
+        if self.shapes is not None:
+            return self.shapes.rec_width(width)
         return min(self.cfg.max_width, max(self.cfg.min_width, round_up(width, self.cfg.width_bucket)))
 
 

@@ -121,5 +121,7 @@ def _model_info(infos: dict[str, Any]) -> dict[str, Any]:
         "versions": first.get("sha256"),
         "provider": provider_of(first),
         "backend": first.get("backend"),
+        "shape_profile": first.get("shape_profile"),
+        "warm_up": first.get("warm_up"),  # shapes run once at worker start, and how long that took
         "workers": sorted(str(i.get("worker")) for i in infos.values()),
     }

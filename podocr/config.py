@@ -112,6 +112,19 @@ class RecConfig:
 
 
 @dataclass
+class BarcodeConfig:
+    enabled: bool = True  # decode the label's barcodes (podocr/barcode) beside OCR
+    label_side: int = 1280  # long side (px) of the rectified label crop the decoder reads; never upscaled
+    margin: float = 0.06  # the label box from the OCR lines grows by this share of its long side per side
+    photo_side: int = 1024  # the whole photo at this long side, only when the crop decodes nothing (0 = off)
+
+
+@dataclass
+class VerifyConfig:
+    recipient_differs_mismatch: bool = False  # a different name alone (right parcel, same address) → mismatch
+
+
+@dataclass
 class IOConfig:
     images_roots: list[str] = field(default_factory=list)  # manifest URIs must resolve inside one of these
     max_bytes: int = 40 * 1024 * 1024
@@ -144,6 +157,18 @@ class JobConfig:
     retries: int = 2  # Dask task retries per partition (Dask's default is 0)
     ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile
     dashboard_address: str = ":8787"  # LocalCluster dashboard; "" = none
+    # Deadlines (docs/reliability.md). A photo's fetch, decode and OCR each get this long before the photo
+    # becomes a `timeout` error row and the stuck call is abandoned; 0 = no limit. Far above any real photo
+    # (storage reads give up earlier through io.read_timeout_s and retries), so only a hang trips it.
+    photo_timeout_s: float = 300.0
+    # A partition running longer than this has its worker restarted and is retried (job.retries times), then
+    # reported failed. 0 = auto: partition_deadline_base_s + partition_size × partition_deadline_per_photo_s.
+    partition_deadline_s: float = 0.0
+    partition_deadline_base_s: float = 600.0  # worker start + model load + the slowest storage, with margin
+    partition_deadline_per_photo_s: float = 10.0  # ~25× the CPU OCR time of a photo on one core
+    # Per-worker memory limit on clusters we start: "auto" = 90 % of the host's RAM (cgroup-aware) / workers,
+    # "" or "0" = none, else bytes or a size such as "6GiB". A worker over it is restarted by its nanny.
+    memory_limit: str = "auto"
     connect_timeout_s: float = 20.0  # how long to try reaching --scheduler before exit 4
     report: bool = True
     progress: bool = True
@@ -158,6 +183,8 @@ class PodocrConfig:
     det: DetConfig = field(default_factory=DetConfig)
     cls: ClsConfig = field(default_factory=ClsConfig)
     rec: RecConfig = field(default_factory=RecConfig)
+    barcode: BarcodeConfig = field(default_factory=BarcodeConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     io: IOConfig = field(default_factory=IOConfig)
     job: JobConfig = field(default_factory=JobConfig)
 

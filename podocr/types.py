@@ -66,3 +66,11 @@ class Extraction:
     verification_reason: str | None = None
     address_match_score: float | None = None
     field_scores: dict[str, float] = field(default_factory=dict)
+    mismatch_kind: str | None = None  # other_parcel | address_differs | recipient_differs | None
+    field_agreement: dict[str, str] = field(default_factory=dict)  # field → agrees | differs | unsure
+    tracking_source: str | None = None  # barcode | ocr | both | None (no number)
+    tracking_numbers: list[dict[str, str]] = field(
+        default_factory=list
+    )  # every number: number, carrier, source
+    barcodes: list[dict[str, str]] = field(default_factory=list)  # decoded symbols: symbology, payload
+    barcode_zip: str | None = None  # ship-to ZIP from a barcode's routing code (GS1 420, MaxiCode)

@@ -200,4 +200,4 @@ def assert_every_row_once(table: Any, success: dict[str, Any], delivery_ids: lis
     assert sorted(ids) == sorted(delivery_ids), "the committed day does not match the manifest"
     assert success["rows"] == success["manifest"]["rows"] == len(delivery_ids)
     assert set(table.column("run_id").to_pylist()) == {success["run_id"]}
-    assert success["files"] == [sink.part_name(p) for p in range(success["partitions"])]
+    assert success["files"] == [sink.part_name(p, success["run_id"]) for p in range(success["partitions"])]

@@ -13,8 +13,8 @@ import pytest
 
 from podocr.eval import score
 from podocr.eval.dataset import DatasetError, Sample, load_dataset
+from podocr.eval.evaluate import evaluate, format_table
 from podocr.eval.results import ResultsError, load_results
-from podocr.eval.runner import evaluate, format_table
 from podocr.io import sink
 
 UPS = "1Z999AA10123456784"
@@ -120,6 +120,8 @@ def test_dataset_tolerates_minimal_records(tmp_path: Path) -> None:
         "label_size": "unknown",
         "photo": "label",
         "legibility": "legible",
+        "layout": "standard",
+        "kind": "as-expected",
     }
 
 
@@ -191,7 +193,16 @@ def test_ground_truth_as_results_scores_perfectly(folder: Path, tmp_path: Path) 
     assert report["verification_recall"] == 0.0 and report["verification_precision"] is None
     assert report["by"]["carrier"]["ups"]["line_recall"] == 1.0
     assert report["by"]["carrier"]["none"]["line_recall"] is None
-    assert set(report["by"]) == {"carrier", "rotation", "blur", "label_size", "photo", "legibility"}
+    assert set(report["by"]) == {
+        "carrier",
+        "rotation",
+        "blur",
+        "label_size",
+        "photo",
+        "legibility",
+        "layout",
+        "kind",
+    }
     assert set(report["by"]["rotation"]) == {"upright", "~180", "~270", "no-label"}
     assert set(report["by"]["blur"]) == {"none", "severe", "mild"}
     assert report["source"] == "results" and report["images_per_s"] is None

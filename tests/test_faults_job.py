@@ -246,22 +246,26 @@ def test_output_that_cannot_be_written_exits_non_zero_and_the_previous_day_stays
     print(f"unwritable parts failed the run in {took:.1f}s")
 
 
-def test_commit_cut_short_on_s3_leaves_no_success_and_resume_publishes_the_staged_run(
+def test_commit_cut_short_on_s3_keeps_the_old_day_marked_and_resume_publishes_the_staged_run(
     s3_day: S3Day, cluster: Any, proxy: FaultProxy
 ) -> None:
-    """S3 has no rename: the commit deletes the old `_SUCCESS`, copies parts over, writes `_SUCCESS` last. A
-    copy that fails half-way leaves the day without `_SUCCESS` (readers that follow it see no day, never a
-    mix) and the staged run intact, so `--resume` publishes it without redoing a single photo."""
+    """The new parts are copied in under run-unique names before the new `_SUCCESS` is written, so a copy that
+    fails half-way leaves the previous day complete and marked (its `_SUCCESS` and its parts untouched), and the
+    staged run intact: `--resume` publishes it without redoing a single photo, and removes the old parts."""
     first = run_batch(s3_config(s3_day, cluster, proxy), DATE, echo=quiet)
     results = f"{s3_day.out}/{sink.RESULTS_DIR}/date={DATE}"
+    before = s3_snapshot(s3_day.fs, results)
     # the copy of part 1 into the day (botocore sends '=' in keys as %3D)
-    copy_of_part_1 = rf"^/{s3_day.bucket}/out/ocr_results/date(=|%3D){DATE}/part-00001\.parquet$"
+    copy_of_part_1 = rf"^/{s3_day.bucket}/out/ocr_results/date(=|%3D){DATE}/part-00001-[^/]+\.parquet$"
     proxy.inject(Fault("503", times=FOREVER, method="PUT", path=copy_of_part_1))
     cfg = s3_config(s3_day, cluster, proxy)
     error, _ = expect_job_error(cfg)
-    assert isinstance(error, InfrastructureError) and "commit_day" in str(error), str(error)
-    s3_day.fs.invalidate_cache()
-    assert not s3_day.fs.exists(f"{results}/{sink.SUCCESS}")
+    assert isinstance(error, InfrastructureError) and "publish_day" in str(error), str(error)
+    committed, table = s3_day.day()
+    assert committed["run_id"] == first["run_id"]  # the old day, whole, still marked
+    assert_every_row_once(table, committed, s3_day.ids)
+    after = s3_snapshot(s3_day.fs, results)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing of the old day was touched
     staging = f"{s3_day.out}/{sink.STAGING_DIR}/date={DATE}"
     (run_folder,) = s3_day.fs.ls(staging, detail=False)
     n_partitions = len(partition_bounds(len(s3_day.ids), cfg.job.partition_size))
@@ -276,6 +280,11 @@ def test_commit_cut_short_on_s3_leaves_no_success_and_resume_publishes_the_stage
     assert_every_row_once(table, committed, s3_day.ids)
     assert_photo_rows(table, s3_day)
     assert not s3_day.fs.exists(run_folder)
+    s3_day.fs.invalidate_cache()
+    on_s3 = sorted(
+        p.rsplit("/", 1)[-1] for p in s3_day.fs.ls(results, detail=False) if p.endswith(".parquet")
+    )
+    assert on_s3 == committed["files"]  # the first run's parts are gone
 
 
 # ---- local disk: the workers' disk fills up ---------------------------------------------------------------------
@@ -381,8 +390,8 @@ def test_driver_killed_mid_run_then_resume_redoes_only_unfinished_partitions_and
     assert success["resumed"] and success["partitions_reused"] == sorted(left)
     assert success["attempts"][-1]["partitions"] == [p for p in range(n) if p not in left]
     assert success["photos_processed"] == n - len(left)
-    for p, identity in left.items():  # reused parts were moved into the day, not rewritten
-        st = (results_dir(out) / sink.part_name(p)).stat()
+    for p, identity in left.items():  # reused parts were linked into the day, not rewritten
+        st = (results_dir(out) / sink.part_name(p, success["run_id"])).stat()
         assert (st.st_ino, st.st_mtime_ns) == identity
     committed, table = read_day(fsspec.filesystem("file"), str(out))
     assert_every_row_once(table, committed, ids)

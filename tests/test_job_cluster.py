@@ -44,3 +44,36 @@ def test_synchronous_has_no_cluster_and_refuses_cuda() -> None:
     with pytest.raises(InfrastructureError) as err:
         start_cluster(PodocrConfig().replace(job__scheduler="synchronous", job__cuda=True), 4)
     assert err.value.exit_code == ExitCode.INFRASTRUCTURE
+
+
+def test_memory_limit_setting() -> None:
+    from distributed.system import MEMORY_LIMIT
+
+    from podocr.job.cluster import memory_limit_bytes
+    from podocr.job.exitcodes import InvalidInput
+
+    assert memory_limit_bytes("auto", 4) == int(0.9 * MEMORY_LIMIT / 4)
+    assert memory_limit_bytes("6GiB", 2) == 6 * 2**30
+    assert memory_limit_bytes("", 2) is None and memory_limit_bytes("0", 2) is None
+    with pytest.raises(InvalidInput, match="memory_limit"):
+        memory_limit_bytes("lots", 2)
+
+
+def test_empty_dashboard_address_turns_the_dashboard_off() -> None:
+    """Dask's own "off" still served its pages on :8787; ours serves no dashboard, and not on :8787."""
+    import urllib.error
+    import urllib.request
+
+    from podocr.config import PodocrConfig
+
+    cfg = PodocrConfig.load(environ={}, overrides={"job.dashboard_address": "", "job.n_workers": 1})
+    handle = start_cluster(cfg, 1)
+    try:
+        assert handle.dashboard_link is None
+        port = handle.cluster.scheduler.http_server.port
+        assert port != 8787
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5)
+        assert err.value.code == 404
+    finally:
+        handle.close()

@@ -63,8 +63,8 @@ def test_every_photo_gets_exactly_one_row_and_bad_photos_get_codes(day: Path, tm
     assert {r["run_id"] for r in rows} == {success["run_id"]}
     assert success["counts"]["status"]["error"] == len(expected_errors)
     assert success["counts"]["error_code"] == {str(c): 1 for c in expected_errors.values()}
-    # deterministic part names, one per partition, and nothing left in staging
-    assert success["files"] == [sink.part_name(p) for p in range(success["partitions"])]
+    # run-unique part names, one per partition, and nothing left in staging
+    assert success["files"] == [sink.part_name(p, success["run_id"]) for p in range(success["partitions"])]
     assert list((out / "_staging" / f"date={DATE}").iterdir()) == []
     # analysts' view: DuckDB with hive partitioning sees the date from the path
     sql = f"SELECT count(*), any_value(date) FROM read_parquet('{out}/ocr_results/*/*.parquet', hive_partitioning=true)"
@@ -77,14 +77,14 @@ def test_rerun_replaces_the_day(day: Path, tmp_path: Path) -> None:
     cfg = job_config(str(day), str(out), job__scheduler="synchronous", job__partition_size=2)
     write_manifest_rows(day, read_manifest_rows(day)[:5])
     first = run_batch(cfg, DATE, echo=lambda _: None)
-    assert first["files"] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert first["files"] == [f"part-0000{p}-{first['run_id']}.parquet" for p in range(3)]
     write_manifest_rows(day, read_manifest_rows(day)[:2])  # the day shrinks: fewer partitions than before
     second = run_batch(cfg, DATE, echo=lambda _: None)
     success, table = read_day(fsspec.filesystem("file"), str(out))
     assert second["run_id"] != first["run_id"]
     assert success["run_id"] == second["run_id"] and table.num_rows == 2
     on_disk = sorted(p.name for p in (out / "ocr_results" / f"date={DATE}").glob("*.parquet"))
-    assert on_disk == success["files"] == ["part-00000.parquet"]
+    assert on_disk == success["files"] == [f"part-00000-{second['run_id']}.parquet"]
     assert set(table.column("run_id").to_pylist()) == {second["run_id"]}
 
 

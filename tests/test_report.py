@@ -1,6 +1,6 @@
 """The per-run HTML report: numbers, charts, gallery, self-containedness, S3, and that a browser draws it.
 
-Days here are committed with the real sink (`rows_to_table` → `write_parquet_atomic` → `commit_day`) from rows
+Days here are committed with the real sink (`rows_to_table` → `write_parquet_atomic` → `publish_day`) from rows
 whose photos are drawn with text at known boxes, so every number the report shows is known in advance. The
 end-to-end path (synth → `podocr batch` → report) is tested in test_notebooks.py, which builds real job days.
 """
@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 from podocr.cli import main
 from podocr.config import IOConfig
 from podocr.io import sink
+from podocr.io.publish import publish_day
 from podocr.report import REPORT_NAME, build_report, check_date, write_report
 from podocr.report.data import ResultsNotFound, committed_days, connect
 from podocr.report.svg import _ticks
@@ -132,7 +133,7 @@ def build_day(
         "manifest": {"uri": f"{scheme}{root}/in/manifests/date={date}/manifest.csv", "rows": len(rows)},
         "durations": {"total_s": 61.2},
     }
-    sink.commit_day(fs, layout, RUN_ID, parts, success)
+    publish_day(fs, layout, RUN_ID, parts, success)
     return rows
 
 

@@ -1,9 +1,8 @@
-"""Parquet schema and commit protocol: readable by pandas and DuckDB, atomic parts, `_SUCCESS` last, replace."""
+"""Parquet schema and part files: readable by pandas and DuckDB, atomic parts (publishing: test_io_publish.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -78,48 +77,6 @@ def test_staged_parts_ignores_temp_files_and_markers(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(b"x")
     assert sorted(sink.staged_parts(fs, str(tmp_path))) == [0, 12]
     assert sink.staged_parts(fs, str(tmp_path / "absent")) == {}
-
-
-def _stage(fs: Any, layout: sink.DayLayout, run_id: str, n_parts: int) -> dict[int, str]:
-    parts = {}
-    for p in range(n_parts):
-        path = f"{layout.staging(run_id)}/{sink.part_name(p)}"
-        sink.write_parquet_atomic(
-            fs, sink.rows_to_table([row(2 * p, run_id=run_id), row(2 * p + 1, run_id=run_id)]), path
-        )
-        parts[p] = path
-    sink.write_json_atomic(fs, {"run_id": run_id}, f"{layout.staging(run_id)}/{sink.RUN_META}")
-    return parts
-
-
-def _check_day(fs: Any, layout: sink.DayLayout, run_id: str, n_parts: int) -> None:
-    fs.invalidate_cache()
-    names = sorted(p.rsplit("/", 1)[-1] for p in fs.ls(layout.results, detail=False))
-    assert names == sorted([*(sink.part_name(p) for p in range(n_parts)), "_SUCCESS"])
-    success = json.loads(fs.cat_file(f"{layout.results}/_SUCCESS"))
-    assert success["run_id"] == run_id and success["files"] == [sink.part_name(p) for p in range(n_parts)]
-    counts = sink.count_values(fs, [f"{layout.results}/{n}" for n in success["files"]], ["run_id"])
-    assert counts == {"run_id": {run_id: 2 * n_parts}}
-    assert not fs.exists(layout.staging(run_id))
-
-
-def test_commit_replaces_the_day_locally(tmp_path: Path) -> None:
-    fs = fsspec.filesystem("file")
-    layout = sink.DayLayout(str(tmp_path), "2026-11-26")
-    sink.commit_day(fs, layout, "run-a", _stage(fs, layout, "run-a", 3), {"run_id": "run-a"})
-    _check_day(fs, layout, "run-a", 3)
-    sink.commit_day(fs, layout, "run-b", _stage(fs, layout, "run-b", 2), {"run_id": "run-b"})
-    _check_day(fs, layout, "run-b", 2)  # part-00002 of run-a is gone, not mixed in
-    assert [p.name for p in (tmp_path / "_staging" / "date=2026-11-26").iterdir()] == []
-
-
-def test_commit_replaces_the_day_on_s3(s3_server: Any, s3_bucket: str) -> None:
-    fs = s3_server.fs()
-    layout = sink.DayLayout(f"{s3_bucket}/out", "2026-11-26")
-    sink.commit_day(fs, layout, "run-a", _stage(fs, layout, "run-a", 3), {"run_id": "run-a"})
-    _check_day(fs, layout, "run-a", 3)
-    sink.commit_day(fs, layout, "run-b", _stage(fs, layout, "run-b", 2), {"run_id": "run-b"})
-    _check_day(fs, layout, "run-b", 2)
 
 
 def test_rows_to_table_rejects_unknown_types() -> None:

@@ -26,6 +26,7 @@ from podocr.synth import (
     render_photo,
     sample_scene,
 )
+from podocr.synth.scene import KINDS
 from podocr.synth.tracking import CARRIERS, format_tracking, is_valid, make_tracking, ups_check_digit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,19 +140,37 @@ def test_geometry_and_photometry_distribution(scenes: list) -> None:
 
 
 def test_planted_mismatches(scenes: list) -> None:
-    mism = [s for s in scenes if s.mismatch]
-    assert 0.10 <= len(mism) / N_SCENES <= 0.14  # a low-discrepancy sequence, not coin flips
-    for s in mism:  # a different, plausible parcel: every identifying field differs
+    by_kind = {k: [s for s in scenes if s.mismatch_kind == k] for k in KINDS}
+    shares = {k: len(v) / N_SCENES for k, v in by_kind.items()}  # a low-discrepancy sequence, not coin flips
+    assert 0.10 <= shares["other_parcel"] <= 0.14 and 0.06 <= shares["address_differs"] <= 0.10
+    assert 0.015 <= shares["recipient_differs"] <= 0.045
+    for s in by_kind["other_parcel"]:  # a different, plausible parcel: every identifying field differs
         assert s.content == "label" and s.unreadable is None and s.expected_verification == "mismatch"
         assert s.expected.name != s.recipient.name and s.expected.street != s.recipient.street
-        assert s.expected_tracking != s.tracking and INDEPENDENT[s.carrier](s.expected_tracking)
+        assert s.expected_tracking not in (s.tracking, s.tracking2)
+        assert any(check(s.expected_tracking) for check in INDEPENDENT.values())
+    for s in by_kind["address_differs"]:  # this parcel, exactly one delivery-point field changed
+        assert s.expected_verification == "mismatch" and s.expected_tracking in (s.tracking, s.tracking2)
+        diff = {f for f in ("name", "street", "city", "zip5", "state", "unit") if getattr(s.expected, f) !=
+                getattr(s.recipient, f)}  # fmt: skip
+        assert diff == {
+            "zip5" if s.changed_field == "zip" else "city" if s.changed_field == "city" else "street"
+        }
+        if s.changed_field == "house_number":
+            assert s.expected.street.split(" ", 1)[1] == s.recipient.street.split(" ", 1)[1]
+    for s in by_kind["recipient_differs"]:  # same parcel and address, another name: not a misdelivery
+        assert s.expected_verification == "match" and s.expected.name != s.recipient.name
+        assert (s.expected.street, s.expected.zip5) == (s.recipient.street, s.recipient.zip5)
     for s in scenes:
         if not s.mismatch and s.content == "label":
-            assert s.expected == s.recipient and s.expected_tracking == s.tracking
+            assert s.expected == s.recipient and s.expected_tracking in (s.tracking, s.tracking2)
+        if s.layout == "hybrid":
+            assert s.carrier == "ups" and s.tracking2 and INDEPENDENT["usps"](s.tracking2) and s.post_office
         if s.content != "label":  # the manifest still expects a parcel: a full, valid row
             assert s.expected.name and any(check(s.expected_tracking) for check in INDEPENDENT.values())
         if s.content != "label" or s.unreadable:
             assert s.expected_verification == "unreadable"
+    assert 0.08 <= sum(s.layout == "hybrid" for s in scenes) / N_SCENES <= 0.22
 
 
 def test_same_seed_same_scene_different_seed_different() -> None:
@@ -207,7 +226,10 @@ def test_rendered_ground_truth_geometry(index: int | str) -> None:
     assert abs(cond["label_area_frac"] - cv2.contourArea(label.astype(np.float32)) / (w * h)) < 1e-3
     roles = Counter(line["role"] for line in rec["lines"])
     assert (
-        roles["recipient"] >= 3 and roles["sender"] >= 3 and roles["tracking"] == 1 and roles["service"] == 1
+        roles["recipient"] >= 3
+        and roles["sender"] >= 3
+        and roles["tracking"] == (2 if rec["layout"] == "hybrid" else 1)  # hybrid: the 1Z and the IMpb
+        and roles["service"] == 1
     )
     for line in rec["lines"]:
         poly = np.array(line["poly"])

@@ -15,7 +15,17 @@ from typing import Any
 
 LABELS = "labels.jsonl"
 MANIFEST = "manifest.csv"
-FIELDS = ("tracking_number", "recipient_name", "recipient_company", "street", "unit", "city", "state", "zip")
+FIELDS = (
+    "tracking_number",
+    "tracking_number_2",
+    "recipient_name",
+    "recipient_company",
+    "street",
+    "unit",
+    "city",
+    "state",
+    "zip",
+)
 
 
 class EvalError(ValueError):
@@ -43,6 +53,10 @@ class Sample:
     expected: dict[str, str] | None = None  # the manifest row for this delivery, if any
     width: int | None = None
     height: int | None = None
+    mismatch_kind: str | None = (
+        None  # other_parcel | address_differs | recipient_differs | None (as expected)
+    )
+    layout: str = "standard"  # standard | hybrid (consolidator label: two address blocks, two numbers)
 
 
 def load_dataset(root: str | Path, limit: int | None = None) -> list[Sample]:
@@ -98,6 +112,8 @@ def _sample(root: Path, rec: Mapping[str, Any], manifest: Mapping[str, dict[str,
         expected=row,
         width=_int_or_none(rec.get("width")),
         height=_int_or_none(rec.get("height")),
+        mismatch_kind=rec.get("mismatch_kind") if isinstance(rec.get("mismatch_kind"), str) else None,
+        layout=str(rec.get("layout") or "standard"),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ class Prediction:
     fields: dict[str, str | None] | None = None  # None: no extraction ran, so extraction metrics skip it
     verification: str | None = None
     error: str | None = None  # why nothing was read (decode/OCR failure, missing from the results file)
+    mismatch_kind: str | None = None
+    tracking_numbers: list[str] = field(default_factory=list)  # every number the extraction kept
+    tracking_source: str | None = None
 
 
 def from_pipeline(sid: str, page: PageResult, extraction: Extraction | None) -> Prediction:
@@ -39,6 +42,9 @@ def from_pipeline(sid: str, page: PageResult, extraction: Extraction | None) -> 
         lines=[line.text for line in page.lines],
         fields=extracted,
         verification=extraction.verification,
+        mismatch_kind=extraction.mismatch_kind,
+        tracking_numbers=[n["number"] for n in extraction.tracking_numbers],
+        tracking_source=extraction.tracking_source,
     )
 
 

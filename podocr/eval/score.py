@@ -16,7 +16,9 @@ from podocr.eval.dataset import Sample
 from podocr.eval.results import Prediction
 
 EXTRACTED_FIELDS = ("tracking_number", "recipient_name", "street", "city", "state", "zip")
-DIMENSIONS = ("carrier", "rotation", "blur", "label_size", "photo", "legibility")
+DIMENSIONS = ("carrier", "rotation", "blur", "label_size", "photo", "legibility", "layout", "kind")
+KINDS = ("other_parcel", "address_differs", "recipient_differs")
+"""`mismatch_kind` values scored one by one (F1 of detecting that kind)."""
 
 
 @dataclass(slots=True)
@@ -41,6 +43,9 @@ class ImageScore:
     extracted: dict[str, bool] = field(default_factory=dict)
     truth: str | None = None  # verification truth class, None when not scored
     verdict: str | None = None
+    truth_kind: str | None = None  # planted mismatch_kind (None: as expected)
+    pred_kind: str | None = None  # the pipeline's mismatch_kind
+    all_numbers: bool | None = None  # hybrid label: every GT number among the extracted ones
     error: str | None = None
     unread: list[m.LineMatch] = field(default_factory=list)  # GT lines not read, with their best prediction
 
@@ -55,6 +60,8 @@ class ImageScore:
             extracted=dict(self.extracted),
             truth=self.truth,
             verdict=self.verdict,
+            truth_kind=self.truth_kind,
+            pred_kind=self.pred_kind,
             unread=[{"gt": x.gt, "best": x.pred, "cer": round(x.cer, 3)} for x in self.unread],
         )
         return out
@@ -70,6 +77,8 @@ def buckets(sample: Sample) -> dict[str, str]:
         "label_size": label_size_bucket(cond.get("label_area_frac"), sample.has_label),
         "photo": photo_kind(sample),
         "legibility": legibility(sample),
+        "layout": sample.layout if sample.has_label else "no-label",
+        "kind": sample.mismatch_kind or ("as-expected" if sample.has_label else "no-label"),
     }
 
 
@@ -152,9 +161,19 @@ def score_image(sample: Sample, pred: Prediction) -> ImageScore:
         for name in EXTRACTED_FIELDS:
             if gt.get(name):
                 s.extracted[name] = m.field_correct(name, pred.fields.get(name), gt[name])
+        if gt.get("tracking_number_2") and gt.get("tracking_number"):  # hybrid: either number is the parcel's
+            s.extracted["tracking_number"] = s.extracted["tracking_number"] or m.field_correct(
+                "tracking_number", pred.fields.get("tracking_number"), gt["tracking_number_2"]
+            )
+            got = {m.field_key("tracking_number", n) for n in pred.tracking_numbers}
+            s.all_numbers = all(
+                m.field_key("tracking_number", gt[k]) in got for k in ("tracking_number", "tracking_number_2")
+            )
         if sample.expected is not None and (sample.expected_matches is not None or not sample.has_label):
             s.truth = m.truth_class(sample.expected_matches, sample.has_label)
             s.verdict = m.pred_class(pred.verification)
+            s.truth_kind = sample.mismatch_kind
+            s.pred_kind = pred.mismatch_kind
     return s
 
 
@@ -194,7 +213,25 @@ def aggregate(scores: Sequence[ImageScore]) -> dict[str, Any]:
         verification_confusion=table,
         n_verified=len(pairs),
     )
+    verified = [s for s in scores if s.truth is not None and s.verdict is not None]
+    true_matches = [s for s in verified if s.truth == "match"]
+    out["false_alarm_rate"] = m.ratio(sum(s.verdict == "mismatch" for s in true_matches), len(true_matches))
+    out["kind_f1"] = {kind: _kind_f1(verified, kind) for kind in KINDS}
+    out["hybrid_all_numbers"] = _share(s.all_numbers for s in scores)
     return out
+
+
+def _kind_f1(scores: Sequence[ImageScore], kind: str) -> float | None:
+    """F1 of reporting `kind`: a hit is the planted kind reported as that kind (and, for the kinds that are
+    misdeliveries, with the verdict `mismatch`); reporting it elsewhere is a false positive."""
+
+    def reported(s: ImageScore) -> bool:
+        return s.pred_kind == kind and (kind == "recipient_differs" or s.verdict == "mismatch")
+
+    tp = sum(s.truth_kind == kind and reported(s) for s in scores)
+    n_pred = sum(reported(s) for s in scores)
+    n_true = sum(s.truth_kind == kind for s in scores)
+    return m.prf(tp, n_pred, n_true)[2] if n_true else None
 
 
 def breakdown(scores: Sequence[ImageScore], dimensions: Iterable[str] = DIMENSIONS) -> dict[str, Any]:

@@ -1,20 +1,32 @@
 """From a page's recognised lines to answers: tracking number, recipient address, and the manifest check.
 
-One entry point, `extract_fields(page, expected)`. Pure Python + regex + a CRF tagger (usaddress): about a
-millisecond per page, and it never raises on odd input (empty pages, junk text, broken quads).
+`extract_fields(page, expected, barcodes)` works on what was already read: pure Python + regex + a CRF tagger
+(usaddress), about a millisecond per page, and it never raises on odd input (empty pages, junk text, broken
+quads). `extract_photo(image, page, expected, cfg)` first decodes the label's barcodes (podocr/barcode) from the
+decoded photo and the OCR page, then extracts: the call the job and `podocr eval` make.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from podocr.extract.address import Address, find_recipient
+from podocr.extract.fusion import fuse_tracking
 from podocr.extract.layout import group_rows, to_boxes
 from podocr.extract.tracking import TrackingCandidate, find_tracking
 from podocr.extract.verify import Expected, verify
 from podocr.types import Extraction, PageResult
 
-__all__ = ["Expected", "extract_fields"]
+if TYPE_CHECKING:
+    import numpy as np
+
+    from podocr.barcode.payload import BarcodeRead
+    from podocr.config import PodocrConfig
+
+__all__ = ["Expected", "extract_fields", "extract_photo"]
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +40,35 @@ MIN_LABEL_CHARS = 6
 """With fewer recognised characters on the page there is no label to judge."""
 
 
-def extract_fields(page: PageResult, expected: Expected | None = None) -> Extraction:
-    """Tracking number, recipient address and (when `expected` has any field) the verification verdict."""
+def extract_photo(
+    image: np.ndarray | None, page: PageResult, expected: Expected | None, cfg: PodocrConfig
+) -> tuple[Extraction, float]:
+    """Barcodes decoded from `image` (the label crop the OCR page outlines, then the photo), then the fields.
+
+    Returns the extraction and the seconds the barcode decoding took (the job records it as `barcode_s`).
+    """
+    from podocr.barcode.decode import scan_photo
+
+    t0 = time.perf_counter()
+    reads: list[BarcodeRead] = []
+    if image is not None and cfg.barcode.enabled:
+        try:
+            reads = scan_photo(image, page, cfg.barcode).reads
+        except Exception as exc:  # a decoder failure costs the barcode evidence, never the photo's row
+            log.warning("barcode decoding failed on a page: %r", exc, exc_info=True)
+    seconds = time.perf_counter() - t0
+    return extract_fields(page, expected, reads, cfg.verify.recipient_differs_mismatch), seconds
+
+
+def extract_fields(
+    page: PageResult,
+    expected: Expected | None = None,
+    barcodes: Sequence[BarcodeRead] = (),
+    recipient_differs_mismatch: bool = False,
+) -> Extraction:
+    """Tracking number(s), recipient address and (when `expected` has any field) the verification verdict."""
     try:
-        return _extract(page, expected)
+        return _extract(page, expected, barcodes, recipient_differs_mismatch)
     except Exception as exc:  # one odd page must never fail a day's batch; the reason says what happened
         log.warning("extraction failed on a page: %r", exc, exc_info=True)
         has_expectation = expected is not None and not expected.empty
@@ -41,31 +78,49 @@ def extract_fields(page: PageResult, expected: Expected | None = None) -> Extrac
         )
 
 
-def _extract(page: PageResult, expected: Expected | None) -> Extraction:
+def _extract(
+    page: PageResult,
+    expected: Expected | None,
+    barcodes: Sequence[BarcodeRead],
+    recipient_differs_mismatch: bool,
+) -> Extraction:
     boxes = to_boxes(page.lines or [])
     page_text = " ".join(b.text for b in boxes)
-    candidates = find_tracking(group_rows(boxes, TRACKING_ROW_GAP), page_text=page_text)
-    best: TrackingCandidate | None = candidates[0] if candidates else None
+    candidates: list[TrackingCandidate] = find_tracking(
+        group_rows(boxes, TRACKING_ROW_GAP), page_text=page_text
+    )
+    fused = fuse_tracking(candidates, barcodes)
     address: Address | None = find_recipient(group_rows(boxes, ADDRESS_ROW_GAP))
-    readable = sum(len(b.text.replace(" ", "")) for b in boxes) >= MIN_LABEL_CHARS
+    if fused.barcode_zip:
+        address = _backed_by_barcode_zip(address, fused.barcode_zip)
+    readable = bool(barcodes) or sum(len(b.text.replace(" ", "")) for b in boxes) >= MIN_LABEL_CHARS
     verdict = verify(
         address,
-        best.match if best else None,
+        fused.primary,
         expected,
         readable=readable,
-        tracking_confidence=best.confidence if best else 1.0,
+        tracking_confidence=fused.confidence,
+        label_numbers=[n.match for n in fused.numbers],
+        recipient_differs_mismatch=recipient_differs_mismatch,
     )
     out = Extraction(
         verification=verdict.verification,
         verification_reason=verdict.reason,
         address_match_score=verdict.score,
         field_scores=verdict.field_scores,
+        mismatch_kind=verdict.kind,
+        field_agreement=verdict.agreement,
+        tracking_source=fused.source,
+        tracking_numbers=[n.to_dict() for n in fused.numbers],
+        barcodes=[b.to_dict() for b in barcodes],
+        barcode_zip=fused.barcode_zip,
     )
+    best = fused.primary
     if best is not None:
-        out.tracking_number = best.match.number
-        out.carrier = best.match.carrier
-        out.tracking_valid = best.match.valid
-        out.tracking_repaired = best.match.repaired
+        out.tracking_number = best.number
+        out.carrier = best.carrier or None
+        out.tracking_valid = best.valid
+        out.tracking_repaired = best.repaired
     if address is not None:
         out.recipient_name = address.name
         out.recipient_company = address.company
@@ -75,3 +130,13 @@ def _extract(page: PageResult, expected: Expected | None) -> Extraction:
         out.state = address.state
         out.zip = address.zip
     return out
+
+
+def _backed_by_barcode_zip(address: Address | None, zip5: str) -> Address:
+    """The barcode's routing ZIP backs the recipient's: it fills a ZIP OCR missed and overrules one it misread
+    (the decoder reads it exactly); either way the ZIP then counts as read with full confidence."""
+    address = address if address is not None else Address()
+    if not address.zip or address.zip[:5] != zip5:
+        address.zip = zip5
+    address.field_confidence["zip"] = 1.0
+    return address

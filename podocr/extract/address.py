@@ -31,9 +31,15 @@ from podocr.extract.normalize import (
     normalize_zip,
 )
 
-RECIPIENT_ANCHOR = re.compile(
-    r"^(?:SHIP\s*T[O0]|DELIVER\s*T[O0]|SEND\s*T[O0]|RECIPIENT|CONSIGNEE|T[O0])(?![A-Z0-9])\s*:?\s*"
+RECIPIENT_ANCHOR = re.compile(r"^(?:SHIP\s*T[O0]|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*")
+FINAL_ANCHOR = re.compile(
+    r"^(?:(?:USPS|USP5|LOCAL|FINAL)\s*)?(?:DELIVER\s*T[O0]|CONSIGNEE|DELIVERY\s*ADDRESS)(?![A-Z0-9])\s*:?\s*"
 )
+"""The final consignee on hybrid/consolidator labels (UPS SurePost, USPS via a consolidator): under SHIP TO such
+labels print the induction post office, so a DELIVER TO block outranks a SHIP TO block."""
+
+RECIPIENT_ANCHORS = ("final", "recipient")
+"""`Address.anchor` values that surely introduce the recipient (final consignee first)."""
 SENDER_ANCHOR = re.compile(
     r"^(?:SHIP\s*FR[O0]M|FR[O0]M|SENDER|SHIPPER|RETURN(?:\s*ADDRESS|\s*T[O0])?|ORIGIN(?:\s*ID)?)(?![A-Z0-9])\s*:?\s*"
 )
@@ -47,8 +53,12 @@ NOISE_WORDS = frozenset(
 
 NOISE_PHRASES = re.compile(
     r"\b(?:NEXT DAY|2ND DAY|3 DAY|PRIORITY MAIL|GROUND ADVANTAGE|HOME DELIVERY|POSTAGE PAID|THIS SIDE UP|"
-    r"HANDLE WITH CARE|SIGNATURE REQUIRED|RETURN SERVICE|SHIP DATE|\d+ OF \d+)\b"
+    r"HANDLE WITH CARE|SIGNATURE REQUIRED|RETURN SERVICE|SHIP DATE|\d+ OF \d+|"
+    r"(?:ADDRESS|CHANGE|RETURN|FORWARDING|ELECTRONIC) SERVICE REQUESTED|AUTO\s*\d?\s*DIGIT|MIXED AADC)\b"
 )
+ENDORSEMENT_LINE = re.compile(r"^#.*#$|^\*{2,}")
+"""USPS e-VS / marketplace endorsement lines above the recipient (`#B0012 34567#`, `***AUTO**5-DIGIT`): they end
+a block like furniture, so the rows under them (no TO keyword at all) stay the recipient's."""
 """Service names and handling text made of ordinary words (`DAY`, `MAIL` alone can be in a street name)."""
 
 COMPANY_WORDS = frozenset(
@@ -70,6 +80,7 @@ COLUMN_TOLERANCE = 2.5
 RECIPIENT_BONUS = 3.0
 SIZE_WEIGHT = 3.0
 CITY_ROW_BONUS = 0.5
+FINAL_BONUS = 4.0
 """Block score = RECIPIENT_BONUS if a recipient word opens it + SIZE_WEIGHT·(its text height / page median − 1)
 + CITY_ROW_BONUS if it ends in a CITY ST ZIP row + small terms for lower position and more rows. Size outweighs
 a complete city row: when OCR loses the recipient's city line, its larger street line must still beat the
@@ -94,9 +105,10 @@ class Address:
     city: str | None = None
     state: str | None = None
     zip: str | None = None
-    anchor: str = ""  # "recipient" | "sender" | "" — which keyword introduced the block
+    anchor: str = ""  # "final" (DELIVER TO) | "recipient" (SHIP TO / TO) | "sender" | "": the opening keyword
     lines: list[str] = field(default_factory=list)  # the block's rows as read
     confidence: float = 1.0  # median OCR confidence of the block's rows: how far its fields can be trusted
+    field_confidence: dict[str, float] = field(default_factory=dict)  # name/street/city row's own confidence
 
 
 _ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
@@ -172,16 +184,17 @@ def _describe(row: Row) -> _RowInfo:
     m = SENDER_ANCHOR.match(lettered)
     if m:
         anchor, rest = "sender", text[m.end() :]
-    else:
-        m = RECIPIENT_ANCHOR.match(lettered)
-        if m:
-            anchor, rest = "recipient", text[m.end() :]
+    elif m := FINAL_ANCHOR.match(lettered):
+        anchor, rest = "final", text[m.end() :]
+    elif m := RECIPIENT_ANCHOR.match(lettered):
+        anchor, rest = "recipient", text[m.end() :]
     tokens = set(rest.split())
     digits = sum(map(str.isdigit, rest))
     noise = (
         bool(tokens & NOISE_WORDS) or NOISE_PHRASES.search(rest) is not None
     ) and not _starts_with_house_number(rest)
     noise = noise or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
+    noise = noise or ENDORSEMENT_LINE.match(rest) is not None
     return _RowInfo(row, anchor, rest, _parse_city(rest), noise)
 
 
@@ -256,11 +269,13 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
             continue
         size = sum(i.row.height for i in block) / len(block) / page_h
         score = SIZE_WEIGHT * (size - 1.0) + 0.3 * order / max(len(blocks) - 1, 1) + 0.1 * len(block)
-        score += RECIPIENT_BONUS if anchor == "recipient" else 0.0
+        score += RECIPIENT_BONUS if anchor in RECIPIENT_ANCHORS else 0.0
+        score += FINAL_BONUS if anchor == "final" else 0.0
         score += CITY_ROW_BONUS if block[-1].city is not None else 0.0
         if score > best_score:
             best, best_score = (block, anchor), score
-    if best is None or best[1] != "recipient":
+    final_elsewhere = best is not None and best[1] != "final" and any(i.anchor == "final" for i in infos)
+    if best is None or best[1] not in RECIPIENT_ANCHORS or final_elsewhere:
         under_anchor = _rows_under_anchor(infos)
         if under_anchor is not None:
             return under_anchor
@@ -274,13 +289,30 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
     address.anchor = anchor
     address.lines = [i.row.text for i in block]
     address.confidence = median([i.row.confidence for i in block])
+    address.field_confidence = _field_confidence(block, city is not None)
     return address
+
+
+def _field_confidence(block: list[_RowInfo], city_row: bool) -> dict[str, float]:
+    """Each field's own row confidence: a contradiction is judged on the row it was read from."""
+    out: dict[str, float] = {}
+    body = block[:-1] if city_row else block
+    if city_row:
+        out["city"] = out["state"] = out["zip"] = block[-1].row.confidence
+    street_rows = [i for i in body if _starts_with_house_number(i.rest) or _PO_BOX.match(i.rest)]
+    if street_rows:
+        out["street"] = street_rows[-1].row.confidence
+    if body and body[0] not in street_rows:
+        out["name"] = body[0].row.confidence
+    return out
 
 
 def _rows_under_anchor(infos: list[_RowInfo]) -> Address | None:
     """The rows below (or right of) a recipient word, in one column, parsed with a looser city line."""
-    for k, info in enumerate(infos):
-        if info.anchor != "recipient":
+    order = sorted(range(len(infos)), key=lambda k: infos[k].anchor != "final")  # DELIVER TO first
+    for k in order:
+        info = infos[k]
+        if info.anchor not in RECIPIENT_ANCHORS:
             continue
         block = [info] if info.rest else []
         h = info.row.height
@@ -312,9 +344,10 @@ def _rows_under_anchor(infos: list[_RowInfo]) -> Address | None:
             address.city, address.state, address.zip = city.city, city.state, city.zip
         elif address.street is not None:
             _loose_city_line(address, lines[-1])
-        address.anchor = "recipient"
+        address.anchor = info.anchor
         address.lines = [i.row.text for i in block]
         address.confidence = median([i.row.confidence for i in block])
+        address.field_confidence = _field_confidence(block, city is not None)
         return address
     return None
 

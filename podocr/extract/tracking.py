@@ -139,6 +139,13 @@ USPS_ROUTING_LENGTHS = (8, 12)
 
 MAX_NUMBER_LENGTH = 40
 
+UNKNOWN_MIN_CHARS = 10
+UNKNOWN_MAX_CHARS = 35
+UNKNOWN_MIN_DIGITS = 6
+"""A string of no known format is kept as a tracking number (carrier "") only when it is one alphanumeric run
+this long with at least this many digits, and (on OCR) printed on a row labelled TRACKING / TRK: new carriers
+(SpeedX `SPX…`, OnTrac, LaserShip, regional couriers) print formats no table lists."""
+
 
 @dataclass(frozen=True, slots=True)
 class TrackingMatch:
@@ -267,6 +274,16 @@ def _strip_usps_routing(raw: str, repair: bool = True) -> TrackingMatch | None:
     return best
 
 
+def unknown_tracking(text: str) -> TrackingMatch | None:
+    """`text` kept as a tracking number of an unknown format (carrier "", never valid), if it looks like one."""
+    raw = re.sub(r"[\s\-]+", "", text.upper()) if isinstance(text, str) else ""
+    if not (UNKNOWN_MIN_CHARS <= len(raw) <= UNKNOWN_MAX_CHARS) or not (raw.isascii() and raw.isalnum()):
+        return None
+    if sum(c.isdigit() for c in raw) < UNKNOWN_MIN_DIGITS:
+        return None
+    return TrackingMatch(raw, "", "unknown", False, False, False)
+
+
 def confusable_equal(a: str, b: str) -> bool:
     """Same length and every differing character is an OCR confusion pair (`S`/`5`, `B`/`8`, …).
 
@@ -360,6 +377,10 @@ def find_tracking(rows: Sequence[Row], *, page_text: str = "") -> list[TrackingC
                 if m is None or not _acceptable(m, tokens, i, j, labelled):
                     continue
                 spans.append((i, j, m))
+        if labelled and not any(m.valid for _, _, m in spans):
+            unknown = _unknown_on_row(tokens)
+            if unknown is not None:
+                spans.append(unknown)
         for i, j, m in spans:
             if any(a <= i and j <= b and (a, b) != (i, j) and _outranks(o, m) for a, b, o in spans):
                 continue  # part of a longer number on this row that reads as well or is a surer shape
@@ -368,6 +389,32 @@ def find_tracking(rows: Sequence[Row], *, page_text: str = "") -> list[TrackingC
             if old is None or cand.rank_key > old.rank_key:
                 found[m.number] = cand
     return sorted(found.values(), key=lambda c: c.rank_key, reverse=True)
+
+
+def _unknown_on_row(tokens: list[str]) -> tuple[int, int, TrackingMatch] | None:
+    """The longest run of number-like tokens on a TRACKING-labelled row, as an unknown-format number."""
+    best: tuple[int, int, TrackingMatch] | None = None
+    i = 0
+    while i < len(tokens):
+        if not _numberish(tokens[i]) or tokens[i].rstrip(".") in TRACKING_WORDS:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(tokens) and _numberish(tokens[j + 1]):
+            j += 1
+        start = i
+        before = tokens[i - 1].rstrip(".") if i > 0 else ""
+        if (
+            before.isalpha()
+            and 2 <= len(before) <= 6
+            and not {before} & (TRACKING_WORDS | NOT_TRACKING_WORDS)
+        ):
+            start = i - 1  # a carrier's letter prefix split off by the tokenizer (`SPXLAX` `0123…`)
+        m = unknown_tracking("".join(tokens[start : j + 1]))
+        if m is not None and (best is None or len(m.number) > len(best[2].number)):
+            best = (start, j, m)
+        i = j + 1
+    return best
 
 
 def _mostly_digits(tok: str) -> bool:
@@ -380,7 +427,7 @@ def _outranks(container: TrackingMatch, inner: TrackingMatch) -> bool:
 
 
 def _acceptable(m: TrackingMatch, tokens: list[str], i: int, j: int, labelled: bool) -> bool:
-    if m.strong:
+    if m.strong or m.kind == "unknown":
         return True
     if not (m.valid or labelled):
         return False

@@ -1,22 +1,26 @@
-"""Does the photo show the parcel the manifest expected? Field similarities → match / mismatch / unreadable.
+"""Does the photo show the parcel the manifest expected, at the address expected? match / mismatch / unreadable.
 
 Every comparison runs on normalised forms (see `normalize.py`), so "123 Main Street" on the manifest equals
-"123 MAIN ST" on the label. Tracking-number equality is the strongest evidence in both directions: the same
-valid number means the right parcel unless the address clearly differs, a different valid number means the
-wrong one. Without tracking evidence the weighted address score decides.
+"123 MAIN ST" on the label. Tracking-number equality is the strongest evidence in both directions: the manifest's
+number anywhere on the label (hybrid labels carry two) means the right parcel, a different validated number the
+wrong one (`mismatch_kind` `other_parcel`). The right parcel can still be at the wrong address — the customer
+corrected it after printing, a misprint, a relabel — so on the same parcel one confident read of a delivery-point
+field (house number, street, city, ZIP) that contradicts the manifest is `address_differs`. A name alone that
+differs is `recipient_differs`: reported, a mismatch only when configured. Without tracking evidence the weighted
+address score decides. Reads below the evidence confidence never count against the expectation.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rapidfuzz import fuzz
 
-from podocr.extract.address import Address
+from podocr.extract.address import RECIPIENT_ANCHORS, Address
 from podocr.extract.normalize import (
     compact,
     normalize_name,
@@ -77,6 +81,20 @@ all contradict it and none agrees: noise rarely forges a well-formed, different 
 HOUSE_NUMBER_MISMATCH_CAP = 0.3
 """Street similarity when house numbers differ: same street, other door is a different delivery point."""
 
+DIFFERS_CONFIDENCE = 0.9
+"""On the right parcel, a delivery-point field contradicts the manifest only when its own row was read at least
+this confidently: one field decides there, so an OCR slip must not (a ZIP from the barcode counts as 1.0)."""
+
+DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
+"""The fields that pin the delivery point; the name and state do not (state repeats the ZIP)."""
+
+UNSURE_BLOCK_MIN_AGREEING = 2
+"""A block without a recipient keyword may be the sender's (a local sender shares city, state, even ZIP): its
+fields count against the manifest only when at least this many name/delivery fields agree with it."""
+
+KINDS = ("other_parcel", "address_differs", "recipient_differs")
+"""`mismatch_kind` values."""
+
 
 @dataclass(slots=True)
 class Expected:
@@ -130,6 +148,8 @@ class Verdict:
     reason: str | None
     score: float | None  # address_match_score
     field_scores: dict[str, float]
+    kind: str | None = None  # mismatch_kind: other_parcel | address_differs | recipient_differs | None
+    agreement: dict[str, str] = field(default_factory=dict)  # field → agrees | differs | unsure
 
 
 def _house_number(street: str) -> str:
@@ -184,17 +204,22 @@ def verify(
     *,
     readable: bool = True,
     tracking_confidence: float = 1.0,
+    label_numbers: Sequence[TrackingMatch] = (),
+    recipient_differs_mismatch: bool = False,
 ) -> Verdict:
-    """The decision and its reason. `readable=False` (no label text at all) short-cuts to `unreadable`.
+    """The decision, its kind and reason. `readable=False` (no label text at all) short-cuts to `unreadable`.
 
-    `tracking_confidence` is the OCR confidence of the tracking read; `address.confidence` that of the block.
+    `tracking` is the label's primary number and `tracking_confidence` its evidence confidence (OCR's, or 1.0
+    when decoded from a barcode); `label_numbers` every number on the label, any of which may equal the manifest's.
     Reads below `MIN_EVIDENCE_CONFIDENCE` can confirm the expectation but never contradict it.
     """
     if expected is None or expected.empty:
         return Verdict(None, None, None, {})
     scores = compare_fields(address, expected)
     reasons: list[str] = []
-    tracking_evidence = _tracking_evidence(tracking, expected, scores, reasons, tracking_confidence)
+    tracking_evidence = _tracking_evidence(
+        tracking, expected, scores, reasons, tracking_confidence, label_numbers
+    )
     weight = sum(FIELD_WEIGHTS[k] for k in scores if k in FIELD_WEIGHTS)
     score = (
         round(sum(FIELD_WEIGHTS[k] * scores[k] for k in FIELD_WEIGHTS if k in scores) / weight, 4)
@@ -204,6 +229,7 @@ def verify(
     reasons.extend(_address_reasons(address, expected, scores))
     if score is not None:
         reasons.append(f"address score {score:.2f}")
+    agreement = field_agreement(address, expected, scores)
     judgeable = weight >= MIN_COMPARABLE_WEIGHT and score is not None
     contradicting = [k for k in FIELD_WEIGHTS if k in scores and scores[k] < CONTRADICTS_BELOW]
     if address is not None and address.confidence < MIN_EVIDENCE_CONFIDENCE and contradicting:
@@ -214,21 +240,21 @@ def verify(
             )
             contradicting = []
 
+    kind: str | None = None
     if not readable:
         decision = "unreadable"
         reasons.insert(0, "no label text")
     elif tracking_evidence == "same":
-        # Only a block opened by SHIP TO / TO is surely the recipient's; any other could be the sender's, read
-        # because OCR lost the recipient's lines — and a right tracking number must not be overruled by that.
-        sure = address is not None and address.anchor == "recipient"
-        clearly_differs = sure and judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD
-        decision = "mismatch" if clearly_differs else "match"
+        decision, kind = _same_parcel(address, scores, agreement, score, judgeable, reasons)
+        if kind == "recipient_differs" and recipient_differs_mismatch:
+            decision = "mismatch"
     elif tracking_evidence == "different":
-        decision = "mismatch"
+        decision, kind = "mismatch", "other_parcel"
     elif judgeable and score is not None and score >= MATCH_THRESHOLD:
         decision = "match"
     elif judgeable and len(contradicting) >= MISMATCH_MIN_FIELDS:
         decision = "mismatch"
+        kind = "other_parcel" if agreement.get("name") != "agrees" else "address_differs"
     elif judgeable:
         decision = "unreadable"
         reasons.insert(
@@ -237,7 +263,73 @@ def verify(
     else:
         decision = "unreadable"
         reasons.insert(0, "too little of the label read to compare")
-    return Verdict(decision, "; ".join(reasons), score, scores)
+    if kind is not None:
+        reasons.insert(0, kind.replace("_", " "))
+    return Verdict(decision, "; ".join(reasons), score, scores, kind, agreement)
+
+
+def _same_parcel(
+    address: Address | None,
+    scores: dict[str, float],
+    agreement: dict[str, str],
+    score: float | None,
+    judgeable: bool,
+    reasons: list[str],
+) -> tuple[str, str | None]:
+    """The right parcel: is it addressed as the manifest says? (decision, mismatch_kind)."""
+    # Only a block opened by DELIVER TO / SHIP TO / TO is surely the recipient's; any other could be the sender's,
+    # read because OCR lost the recipient's lines. Such a block must show some agreement before one of its
+    # fields may contradict the manifest.
+    sure = address is not None and address.anchor in RECIPIENT_ANCHORS
+    differs = [k for k in DELIVERY_FIELDS if agreement.get(k) == "differs"]
+    agrees = [k for k in ("name", *DELIVERY_FIELDS) if agreement.get(k) == "agrees"]
+    if differs and (sure or len(agrees) >= UNSURE_BLOCK_MIN_AGREEING):
+        reasons.append("delivery point differs: " + ", ".join(differs))
+        return "mismatch", "address_differs"
+    if sure and judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD:
+        return "mismatch", "address_differs"
+    if agreement.get("name") == "differs" and (sure or len(agrees) >= UNSURE_BLOCK_MIN_AGREEING):
+        return "match", "recipient_differs"
+    return "match", None
+
+
+def field_agreement(address: Address | None, expected: Expected, scores: dict[str, float]) -> dict[str, str]:
+    """Per field: `agrees`, `differs` (a confident contradiction) or `unsure` (read, but not decisive)."""
+    out: dict[str, str] = {}
+    if "tracking" in scores:
+        out["tracking"] = "agrees" if scores["tracking"] >= 1.0 else "differs"
+    if address is None:
+        return out
+    conf = address.field_confidence
+    block_conf = address.confidence
+
+    def judge(name: str, sim: float, row: str) -> None:
+        confident = min(conf.get(row, block_conf), 1.0) >= DIFFERS_CONFIDENCE
+        if sim >= AGREES_FROM:
+            out[name] = "agrees"
+        elif sim < CONTRADICTS_BELOW and confident:
+            out[name] = "differs"
+        else:
+            out[name] = "unsure"
+
+    exp_hn = _house_number(normalize_street(expected.street))
+    got_hn = _house_number(normalize_street(address.street))
+    if exp_hn and got_hn:
+        judge("house_number", 1.0 if exp_hn == got_hn else 0.0, "street")
+    if expected.street and address.street:
+        exp_name = _street_name(normalize_street(expected.street))
+        got_name = _street_name(normalize_street(address.street))
+        if exp_name and got_name:
+            judge("street", fuzz.ratio(exp_name, got_name) / 100, "street")
+    for key in ("city", "state", "zip", "name"):
+        if key in scores:
+            judge(key, scores[key], "name" if key == "name" else "zip" if key == "zip" else "city")
+    return out
+
+
+def _street_name(street: str) -> str:
+    """The street without its house number: `123 MAIN ST` → `MAIN ST`."""
+    return street.split(" ", 1)[1] if _house_number(street) and " " in street else street
 
 
 def _tracking_evidence(
@@ -246,6 +338,7 @@ def _tracking_evidence(
     scores: dict[str, float],
     reasons: list[str],
     confidence: float = 1.0,
+    label_numbers: Sequence[TrackingMatch] = (),
 ) -> str:
     """'same', 'different' or '' (no usable evidence); records the tracking field score and reason.
 
@@ -258,6 +351,11 @@ def _tracking_evidence(
     if tracking is None:
         reasons.append("tracking not read")
         return ""
+    others = [m for m in label_numbers if m.number != tracking.number]
+    if any(m.number == want or confusable_equal(m.number, want) for m in others):
+        scores["tracking"] = 1.0
+        reasons.append("tracking equal (another number on the label)")
+        return "same"
     got = tracking.number
     if got == want:
         scores["tracking"] = 1.0

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_FORMAT = "unsupported_format"  # recognisable but not an image format we decode (HEIC, HTML…)
     DECODE_FAILED = "decode_failed"  # truncated/corrupt image data
     FETCH_FAILED = "fetch_failed"  # storage errors that persisted through retries (5xx, resets, timeouts)
+    TIMEOUT = "timeout"  # fetch, decode or OCR of this photo ran past job.photo_timeout_s (then abandoned)
     OCR_FAILED = "ocr_failed"  # the models raised on this photo
     INTERNAL = "internal"  # a bug: anything else, with the exception type in the message
 

@@ -5,18 +5,19 @@ Layout under `{output}`:
     _staging/date=D/run=<run_id>/_run.json          what the run is (manifest sha256, partition size, …)
     _staging/date=D/run=<run_id>/manifest.parquet   the validated manifest, one row group per partition
     _staging/date=D/run=<run_id>/part-NNNNN.parquet one per partition, deterministic names (retries overwrite)
-    ocr_results/date=D/part-NNNNN.parquet           the committed day
-    ocr_results/date=D/_SUCCESS                     JSON, written LAST: run id, counts, the list of parts
+    ocr_results/date=D/part-NNNNN-<run_id>.parquet  the committed day: run-unique names (io/publish.py)
+    ocr_results/date=D/_SUCCESS                     JSON, written after the parts: run id, counts, the parts
 
 A part exists only once complete (temp file + rename locally; a single PUT on S3), so "part present" is the
-resume test. The day is replaced only after every partition succeeded and the row count equals the manifest's
-(`commit`). `date` lives in the hive path only — it is not a file column, so readers never see two `date` types.
-See docs/schema.md.
+resume test. The day is published only after every partition succeeded and the row count equals the
+manifest's (io/publish.py). `date` lives in the hive path only — it is not a file column, so readers never see
+two `date` types. See docs/schema.md.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,9 +39,24 @@ STAGED_MANIFEST = "manifest.parquet"
 
 _f32 = pa.float32()
 LINE = pa.struct([("text", pa.string()), ("confidence", _f32), ("quad", pa.list_(pa.list_(_f32)))])
-TIMINGS = ("fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s")
+TIMINGS = (
+    "fetch_s",
+    "decode_s",
+    "roi_s",
+    "det_s",
+    "crop_s",
+    "cls_s",
+    "rec_s",
+    "deblur_s",
+    "barcode_s",
+    "extract_s",
+    "total_s",
+)
 EXTRACTED_STR = ("recipient_name", "recipient_company", "street", "unit", "city", "state", "zip")
 EXPECTED = EXPECTED_COLUMNS  # echoed from the manifest
+EXTRACTION_EXTRA = ("mismatch_kind", "field_agreement", "tracking_source", "tracking_numbers", "barcodes",
+                    "barcode_zip")  # fmt: skip
+"""Extraction fields copied as they are into columns of the same name."""
 
 SCHEMA = pa.schema(
     [
@@ -70,6 +86,15 @@ SCHEMA = pa.schema(
         ("verification_reason", pa.string()),
         ("address_match_score", _f32),
         ("field_scores", pa.map_(pa.string(), _f32)),
+        ("mismatch_kind", pa.string()),  # other_parcel | address_differs | recipient_differs
+        ("field_agreement", pa.map_(pa.string(), pa.string())),  # field → agrees | differs | unsure
+        ("tracking_source", pa.string()),  # barcode | ocr | both
+        (
+            "tracking_numbers",
+            pa.list_(pa.struct([("number", pa.string()), ("carrier", pa.string()), ("source", pa.string())])),
+        ),  # number, carrier, source
+        ("barcodes", pa.list_(pa.struct([("symbology", pa.string()), ("payload", pa.string())]))),
+        ("barcode_zip", pa.string()),
         *[(name, pa.string()) for name in EXPECTED],
         *[(name, pa.float64()) for name in TIMINGS],
         ("model_set", pa.string()),
@@ -84,15 +109,19 @@ SCHEMA = pa.schema(
 
 
 # ---- paths ----------------------------------------------------------------------------------------------------
-def part_name(partition: int) -> str:
-    return f"part-{partition:05d}.parquet"
+def part_name(partition: int, run_id: str = "") -> str:
+    """A staged part's name, or with `run_id` a committed part's: unique to its run, so publishing a new run
+    never overwrites a file that the current `_SUCCESS` lists."""
+    return f"part-{partition:05d}-{run_id}.parquet" if run_id else f"part-{partition:05d}.parquet"
+
+
+_PART = re.compile(r"^part-(\d{5,})(?:-[0-9A-Za-z_-]+)?\.parquet$")
 
 
 def partition_of(name: str) -> int | None:
-    """The partition index in `part-NNNNN.parquet`, None for anything else (temp files, markers)."""
-    if name.startswith("part-") and name.endswith(".parquet") and name[5:-8].isdigit():
-        return int(name[5:-8])
-    return None
+    """The partition index in `part-NNNNN[-<run_id>].parquet`, None for anything else (temp files, markers)."""
+    match = _PART.match(name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -197,53 +226,3 @@ def count_values(fs: Any, paths: Iterable[str], columns: Iterable[str]) -> dict[
         counts = table.column(name).value_counts().to_pylist()
         out[name] = {str(c["values"]): int(c["counts"]) for c in counts if c["values"] is not None}
     return out
-
-
-# ---- committing -----------------------------------------------------------------------------------------------
-def commit_day(
-    fs: Any, layout: DayLayout, run_id: str, parts: dict[int, str], success: dict[str, Any]
-) -> dict[str, Any]:
-    """Replace the day's results with the staged `parts`, then write `_SUCCESS` (with the file list) last.
-
-    Returns the `_SUCCESS` content as written.
-
-    Local disk: `_SUCCESS` goes into the staged folder, and two renames swap it in for the old day, so readers
-    see the old complete day, then (for microseconds) no day, then the new complete day. Object stores have no
-    rename: the old `_SUCCESS` is deleted first (the day reads as "in progress"), parts are copied over the
-    deterministic names, leftovers of the previous run deleted, and the new `_SUCCESS` PUT last. Readers that
-    take the file list from `_SUCCESS` (docs/schema.md) never see a mix; plain globbing can, for that window.
-    """
-    names = {index: part_name(index) for index in parts}
-    success = {**success, "files": [names[i] for i in sorted(names)]}
-    staging = layout.staging(run_id)
-    if _is_local(fs):
-        for index, path in parts.items():
-            if path.rsplit("/", 1)[-1] != names[index]:
-                raise OSError(f"staged part {path} is not named {names[index]}")
-        keep = {*names.values(), RUN_META}
-        for path in fs.ls(staging, detail=False):  # staged manifest, temp files of killed writers
-            if path.rsplit("/", 1)[-1] not in keep:
-                fs.rm(path, recursive=True)
-        write_json_atomic(fs, success, f"{staging}/{SUCCESS}")
-        fs.makedirs(layout.results.rsplit("/", 1)[0], exist_ok=True)
-        replaced = f"{layout.staging_day}/replaced-{run_id}"
-        if fs.exists(layout.results):
-            fs.mv(layout.results, replaced, recursive=True)
-        fs.mv(staging, layout.results, recursive=True)
-        fs.rm(f"{layout.results}/{RUN_META}")
-        if fs.exists(replaced):
-            fs.rm(replaced, recursive=True)
-        return success
-    old_success = f"{layout.results}/{SUCCESS}"
-    if fs.exists(old_success):
-        fs.rm(old_success)
-    for index, path in sorted(parts.items()):
-        fs.copy(path, f"{layout.results}/{names[index]}")
-    fs.invalidate_cache(layout.results)
-    keep = set(names.values())
-    for path in fs.ls(layout.results, detail=False):
-        if path.rsplit("/", 1)[-1] not in keep:
-            fs.rm(path, recursive=True)
-    write_json_atomic(fs, success, f"{layout.results}/{SUCCESS}")
-    fs.rm(staging, recursive=True)
-    return success

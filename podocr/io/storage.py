@@ -5,6 +5,9 @@ endpoint and credentials (else the usual AWS environment/config chain). `ImageSt
 URIs taken from a manifest: a manifest row is untrusted input, so `resolve` confines it to the configured
 images roots before anything is opened, and `read_bytes` reads it with a byte limit, error mapping and its own
 retry policy, so one bad or slow object becomes one `PhotoError`, never a crashed or hung partition.
+
+Longer than our usual module on purpose: URI confinement and the read path share the parsed roots and the error
+classification, and keeping the security-relevant code in one file keeps it reviewable in one sitting.
 """
 
 from __future__ import annotations

@@ -52,3 +52,10 @@ def get_pipeline(cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrP
 def load_history() -> list[str]:
     """Config keys in the order this process loaded them (`client.run(load_history)` shows loads per worker)."""
     return list(_LOADS)
+
+
+def install(cfg: PodocrConfig, intra_op_threads: int | None, pipeline: OcrPipeline) -> None:
+    """Make `pipeline` this process's pipeline for `cfg` (benchmarks/orchestration_1m.py installs its
+    fixed-page reader on each worker this way, to time everything but the OCR)."""
+    with _LOCK:
+        _PIPELINES[config_key(cfg, intra_op_threads)] = pipeline

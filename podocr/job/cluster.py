@@ -1,7 +1,9 @@
 """Which Dask cluster the job runs on, and how it is sized so ONNX Runtime does not oversubscribe the cores.
 
 * default: a LocalCluster of processes; n_workers × threads_per_worker ≤ cores, and each worker's ORT sessions
-  get cores // (n_workers × threads_per_worker) intra-op threads;
+  get cores // (n_workers × threads_per_worker) intra-op threads; each worker has a memory limit
+  (`job.memory_limit`) past which its nanny restarts it, so one leaking or huge photo costs a worker restart
+  and a retried partition, not the host;
 * `--scheduler tcp://host:port`: an existing cluster (we never close it);
 * `--cuda`: dask_cuda.LocalCUDACluster, one worker per visible GPU;
 * `--scheduler synchronous`: no Dask at all — the same partition function in this process (baseline, debugging).
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podocr.config import PodocrConfig
-from podocr.job.exitcodes import InfrastructureError
+from podocr.job.exitcodes import InfrastructureError, InvalidInput
 
 log = logging.getLogger(__name__)
 SYNCHRONOUS = "synchronous"
@@ -72,6 +74,43 @@ def plan_local(
     return workers, intra or max(1, cores // (workers * threads))
 
 
+def memory_limit_bytes(setting: str, workers: int) -> int | None:
+    """Per-worker memory limit in bytes from `job.memory_limit`; None = no limit.
+
+    "auto" is 90 % of the memory this process may use (the cgroup limit in a container, else physical RAM)
+    shared by the workers: the rest is left for the driver and the OS.
+    """
+    text = setting.strip().lower()
+    if text in ("", "0", "none"):
+        return None
+    if text == "auto":
+        from distributed.system import MEMORY_LIMIT
+
+        return int(0.9 * MEMORY_LIMIT / max(1, workers))
+    from dask.utils import parse_bytes
+
+    try:
+        return int(parse_bytes(setting))
+    except ValueError as exc:
+        raise InvalidInput(
+            f"job.memory_limit = {setting!r} is not a size (e.g. '6GiB'), 'auto' or '0'"
+        ) from exc
+
+
+def dashboard_kwargs(address: str) -> dict[str, Any]:
+    """LocalCluster keywords for `job.dashboard_address`; "" turns the dashboard off.
+
+    Dask's own "off" (`dashboard_address=None`) still serves its HTTP routes on :8787, which collides with any
+    other cluster on the host: off here means no dashboard and those routes on a free loopback port.
+    """
+    if address:
+        return {"dashboard_address": address}
+    return {
+        "dashboard_address": None,
+        "scheduler_kwargs": {"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+    }
+
+
 def start_cluster(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
     job, engine = cfg.job, cfg.engine
     if job.scheduler == SYNCHRONOUS:
@@ -99,13 +138,15 @@ def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
     workers, intra = plan_local(
         cores, job.n_workers, job.threads_per_worker, cfg.engine.intra_op_threads, n_partitions
     )
+    limit = memory_limit_bytes(job.memory_limit, workers)
     try:
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=max(1, job.threads_per_worker),
             processes=True,
-            dashboard_address=job.dashboard_address or None,
+            memory_limit=limit or 0,
             silence_logs=logging.ERROR,
+            **dashboard_kwargs(job.dashboard_address),
         )
         client = _client(cluster)
     except (OSError, TimeoutError, RuntimeError) as exc:
@@ -118,6 +159,7 @@ def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
         client=client,
         cluster=cluster,
         dashboard_link=_dashboard(client, job.dashboard_address),
+        extra={"memory_limit_bytes": limit},
     )
 
 
@@ -142,11 +184,13 @@ def _start_cuda(cfg: PodocrConfig) -> ClusterHandle:
     cfg.engine.device_id = 0  # each dask-cuda worker sees only its own GPU, as device 0
     threads = max(1, cfg.job.threads_per_worker)
     intra = cfg.engine.intra_op_threads or max(1, usable_cores() // (gpus * threads))
+    limit = memory_limit_bytes(cfg.job.memory_limit, gpus)
     try:
         cluster = LocalCUDACluster(
             threads_per_worker=threads,
-            dashboard_address=cfg.job.dashboard_address or None,
+            memory_limit=limit or 0,
             silence_logs=logging.ERROR,
+            **dashboard_kwargs(cfg.job.dashboard_address),
         )
         client = _client(cluster)
     except Exception as exc:
@@ -159,7 +203,7 @@ def _start_cuda(cfg: PodocrConfig) -> ClusterHandle:
         client=client,
         cluster=cluster,
         dashboard_link=_dashboard(client, cfg.job.dashboard_address),
-        extra={"gpus": gpus},
+        extra={"gpus": gpus, "memory_limit_bytes": limit},
     )
 
 

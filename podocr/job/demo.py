@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from podocr.config import PodocrConfig
+from podocr.job.console_summary import format_summary
 from podocr.job.runner import run_batch
-from podocr.job.summary import format_summary
 
 DEMO_DATE = "2026-11-26"
 STAMP = ".demo.json"
@@ -93,8 +93,8 @@ def demo_main(
     """`podocr demo`: like `podocr batch`, returns the exit code after printing what went wrong."""
     import sys
 
+    from podocr.job.cli import setup_cli_logging
     from podocr.job.exitcodes import ExitCode, JobError
-    from podocr.job.runner import setup_cli_logging
 
     setup_cli_logging(PodocrConfig.load(overrides={"job.scheduler": scheduler}))
     try:

@@ -3,6 +3,9 @@
 Self-contained because it is read where it lands — an S3 console download, a mail attachment, an air-gapped
 ops laptop — so it may load nothing from the network. Every string from the data is escaped, and messages that
 can carry URLs are passed through `redact` (a presigned URL in an error message must not leak via the report).
+
+Longer than our usual module on purpose: it is one page template, section after section, and splitting it
+would scatter the page's order (which is what a reader of this file checks) over several files.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ so the compositor can push it through the same warps as the pixels.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
+import zxingcpp
 from PIL import Image, ImageDraw
 
 from podocr.synth import fonts
@@ -122,22 +124,17 @@ class Canvas:
             self.draw.rectangle(rect, outline=0, width=max(1, round(self.px(thick))))
 
     def barcode(self, x: float, y: float, w: float, h: float, data: str) -> None:
-        """Code-128-shaped bars (start, 6 elements of 1–4 modules per symbol, stop) derived from `data`."""
-        rng = np.random.default_rng(zlib.crc32(data.encode()))
-        widths: list[int] = [2, 1, 1, 2, 1, 4]
-        for _ in range(len(data) + 1):
-            while True:
-                sym = rng.integers(1, 5, size=6)
-                if sym.sum() == 11:
-                    break
-            widths += [int(v) for v in sym]
-        widths += [2, 3, 3, 1, 1, 1, 2]
-        module = self.px(w) / sum(widths)
-        pos = self.px(x)
-        for i, wd in enumerate(widths):
-            if i % 2 == 0:
-                self.draw.rectangle([pos, self.px(y), pos + wd * module - 0.5, self.px(y + h)], fill=0)
-            pos += wd * module
+        """A real Code 128 symbol of `data` (zxing-cpp's encoder), stretched to `w` mm: decodable like a label's."""
+        modules = code128_modules(data)
+        module = self.px(w) / len(modules)
+        x0, y0, y1 = self.px(x), self.px(y), self.px(y + h)
+        start = None
+        for i, bar in enumerate([*modules, False]):
+            if bar and start is None:
+                start = i
+            elif not bar and start is not None:
+                self.draw.rectangle([x0 + start * module, y0, x0 + i * module - 0.5, y1], fill=0)
+                start = None
 
     def code2d(self, x: float, y: float, size: float, kind: str, seed: int) -> None:
         """A 2D-code-like square: qr (three finders), matrix (L finder, clock track) or maxi (bullseye)."""
@@ -178,6 +175,20 @@ class Canvas:
             self.draw.ellipse(
                 [cxm - rad * m, cym - rad * m, cxm + rad * m, cym + rad * m], fill=0 if k % 2 == 0 else 255
             )
+
+
+@functools.lru_cache(maxsize=4096)
+def code128_modules(data: str) -> tuple[bool, ...]:
+    """The symbol's modules left to right (True = bar), without quiet zones."""
+    symbol = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.Code128)
+    row = np.asarray(zxingcpp.write_barcode_to_image(symbol, scale=1, add_quiet_zones=False))[0]
+    return tuple(bool(v < 128) for v in row)
+
+
+def fedex_barcode_data(tracking: str, zip5: str, rng: np.random.Generator) -> str:
+    """FedEx's 34-digit label barcode: 20 routing/service digits, then the 12-digit number zero-padded to 14."""
+    head = "1001" + zip5 + "".join(str(int(v)) for v in rng.integers(0, 10, 11))
+    return head + tracking.rjust(14, "0")
 
 
 # ---- shared blocks -----------------------------------------------------------------------------------------
@@ -375,7 +386,7 @@ def _fedex(c: Canvas, sc: Scene, rng: np.random.Generator) -> str:
     c.text(3, y, sort, 7.5, bold=True)
     c.text(98.5, y + 0.5, sc.recipient.zip5, 4.2, bold=True, align="right")
     c.text(98.5, y + 5.6, f"{sc.recipient.state}-US", 3.0, bold=True, align="right")
-    c.barcode(7, y + 13, 87, 31, "96" + tn)
+    c.barcode(7, y + 13, 87, 31, fedex_barcode_data(tn, sc.recipient.zip5, rng))
     return service
 
 
@@ -424,7 +435,7 @@ def _usps(c: Canvas, sc: Scene, rng: np.random.Generator) -> str:
         bold=True,
         align="center",
     )
-    c.barcode(9, y + 8.0, 84, 24, tn)
+    c.barcode(9, y + 8.0, 84, 24, "420" + sc.recipient.zip5 + tn)
     c.text(
         50.8, y + 33.5, format_tracking("usps", tn), 3.5, bold=True, align="center", role="tracking", max_w=92
     )
@@ -471,6 +482,49 @@ def _amazon(c: Canvas, sc: Scene, rng: np.random.Generator) -> str:
     return service
 
 
+def _hybrid(c: Canvas, sc: Scene, rng: np.random.Generator) -> str:
+    """A consolidator label (UPS SurePost-like): the induction post office under SHIP TO, the consumer under
+    USPS DELIVER TO, a UPS `1Z` and a USPS IMpb number, each with its barcode."""
+    st, tn, usps = c.style, sc.tracking or "", sc.tracking2 or ""
+    y = address_block(
+        c, 3, 3.0, sc.sender, 2.3, role="sender", upper=st.sender_upper, bold=False, max_w=60, phone=False
+    )
+    c.text(98.5, 3.0, f"{_weight(rng):g} LBS", 3.4, bold=True, align="right")
+    c.text(98.5, 7.6, "1 OF 1", 2.4, align="right")
+    y = max(y + 1.0, 17.0)
+    c.text(3, y, "SHIP TO:", 2.4, bold=True)
+    if sc.post_office is not None:
+        y = address_block(c, 9, y + 3.2, sc.post_office, 2.8, role="other", upper=True, bold=False, max_w=88)
+    y += 1.5
+    c.text(3, y, "USPS DELIVER TO:", 2.6, bold=True)
+    em = RECIPIENT_EM_MM["ups"]
+    y = address_block(
+        c, 9, y + 3.6, sc.recipient, em, role="recipient", upper=st.upper, bold=st.bold_recipient, max_w=89
+    )
+    y = max(y + 1.0, 70.0)
+    c.rule(y, 0.8)
+    service = "UPS SUREPOST"
+    c.text(3, y + 2.0, service, 5.0, bold=True, role="service", max_w=70)
+    c.text(3, y + 8.6, f"TRACKING #: {format_tracking('ups', tn)}", 3.0, bold=True, role="tracking", max_w=90)
+    c.barcode(10, y + 13.0, 80, 15, tn)
+    y += 30.0
+    c.rule(y, 0.6)
+    c.text(50.8, y + 1.8, "USPS TRACKING #", 2.8, bold=True, align="center")
+    c.barcode(9, y + 6.0, 84, 19, "420" + sc.recipient.zip5 + usps)
+    c.text(
+        50.8,
+        y + 26.5,
+        format_tracking("usps", usps),
+        3.3,
+        bold=True,
+        align="center",
+        role="tracking",
+        max_w=92,
+    )
+    c.text(3, y + 32.5, f"BILLING: P/P   REF 1: {_ref(rng)}", 2.1, max_w=95)
+    return service
+
+
 _LAYOUTS = {"ups": _ups, "fedex": _fedex, "usps": _usps, "amazon": _amazon}
 
 
@@ -490,7 +544,8 @@ def render_label(scene: Scene, px_per_mm: float, rng: np.random.Generator) -> Re
     """Draw the scene's label at `px_per_mm`; fields are the recipient values exactly as printed."""
     style = sample_style(rng, scene.upper)
     canvas = Canvas(px_per_mm, style)
-    service = _LAYOUTS[scene.carrier](canvas, scene, rng)
+    layout = _hybrid if scene.layout == "hybrid" else _LAYOUTS[scene.carrier]
+    service = layout(canvas, scene, rng)
     ink = np.asarray(canvas.img, dtype=np.uint8).copy()
     if rng.random() < 0.2:  # worn thermal head: faint vertical streaks through the print
         cols = rng.choice(ink.shape[1], size=int(rng.integers(1, 5)), replace=False)
@@ -503,6 +558,7 @@ def render_label(scene: Scene, px_per_mm: float, rng: np.random.Generator) -> Re
     unit_placement = "none" if not p.unit else ("street_line" if style.unit_on_street_line else "own_line")
     fields: dict[str, str | None] = {
         "tracking_number": scene.tracking,
+        "tracking_number_2": scene.tracking2,
         "recipient_name": p.name,
         "recipient_company": p.company,
         "street": p.street,
@@ -516,5 +572,6 @@ def render_label(scene: Scene, px_per_mm: float, rng: np.random.Generator) -> Re
         "service": service,
         "unit_placement": unit_placement,
         "upper": scene.upper,
+        "layout": scene.layout,
     }
     return RenderedLabel(ink, px_per_mm, canvas.lines, fields, meta)

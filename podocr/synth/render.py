@@ -384,6 +384,7 @@ def _measured_rotation(h_top: np.ndarray, bend: Bend, lay: Layout) -> float:
 
 _NO_FIELDS = (
     "tracking_number",
+    "tracking_number_2",
     "recipient_name",
     "recipient_company",
     "street",
@@ -437,6 +438,7 @@ def _record(
         "upper": meta.get("upper"),
         "unit_placement": meta.get("unit_placement"),
         "service": meta.get("service"),
+        "layout": scene.layout,
     }
     return {
         "id": scene.id,
@@ -448,7 +450,10 @@ def _record(
         "lines": label.lines if label else [],
         "fields": label.fields if label else dict.fromkeys(_NO_FIELDS),
         "label_poly": _r2(label.poly) if label else None,
-        "expected_matches": not scene.mismatch,
+        "expected_matches": scene.expected_verification != "mismatch",
+        "mismatch_kind": scene.mismatch_kind,
+        "changed_field": scene.changed_field,
+        "layout": scene.layout,
         "expected_verification": scene.expected_verification,
         "expected": {
             "name": exp.name,

@@ -7,6 +7,7 @@ which is what makes a batch byte-identical regardless of how it is split across 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -37,7 +38,12 @@ class Distribution:
 
     no_label_p: float = 0.05  # hard negatives: a box with distractor print only, or just floor
     unreadable_p: float = 0.05  # extreme blur or a tiny label
-    mismatch_p: float = 0.12  # share of ALL manifest rows that expect a different parcel
+    mismatch_p: float = 0.12  # share of ALL manifest rows that expect a different parcel (other_parcel)
+    address_differs_p: float = 0.08  # ... that expect this parcel at an address one delivery field away
+    recipient_differs_p: float = 0.03  # ... that expect this parcel and address under another name
+    hybrid_p: float = (
+        0.15  # label photos with a consolidator layout (SHIP TO post office, DELIVER TO, 2 numbers)
+    )
     carriers: tuple[str, ...] = CARRIERS
     rot_quarter_p: float = 0.10  # near 90° / 270°
     rot_half_p: float = 0.05  # near 180°
@@ -124,9 +130,14 @@ class Scene:
     sender: Party
     upper: bool  # recipient block printed in capitals
     ship_date: str
-    mismatch: bool  # the manifest row expects another parcel
+    mismatch: bool  # the manifest row expects another parcel, or this one at another address
     expected: Party
     expected_tracking: str
+    mismatch_kind: str | None  # other_parcel | address_differs | recipient_differs | None
+    changed_field: str | None  # address_differs: house_number | street | city | zip
+    layout: str  # standard | hybrid
+    tracking2: str | None  # hybrid: the USPS IMpb number next to the UPS 1Z
+    post_office: Party | None  # hybrid: the induction post office printed under SHIP TO
     background: str
     parcel: str | None  # box | mailer | None
     est_xheight_px: float  # planned recipient x-height in the final photo
@@ -142,7 +153,7 @@ class Scene:
         """What a perfect verifier should answer for this photo's manifest row."""
         if self.hard_negative or self.unreadable:
             return "unreadable"
-        return "mismatch" if self.mismatch else "match"
+        return "mismatch" if self.mismatch and self.mismatch_kind != "recipient_differs" else "match"
 
 
 def _choice(rng: np.random.Generator, options: tuple[tuple[str, float], ...]) -> str:
@@ -228,6 +239,30 @@ def _photometry(
     )
 
 
+DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
+KINDS = ("other_parcel", "address_differs", "recipient_differs")
+
+
+def change_one_field(party: Party, rng: np.random.Generator) -> tuple[Party, str]:
+    """`party` with one delivery-point field changed, as a customer's correction or a misprint would."""
+    changed = str(rng.choice(DELIVERY_FIELDS))
+    other = make_party(rng, company_p=0.0, unit_p=0.0, zip4_p=0.0)
+    number, _, rest = party.street.partition(" ")
+    if changed == "house_number":
+        new = str(int(number) + int(rng.integers(2, 40)) * (1 if rng.random() < 0.5 else -1))
+        new = new if int(new) > 0 else str(int(number) + 17)
+        return dataclasses.replace(party, street=f"{new} {rest}"), changed
+    if changed == "street":
+        _, _, other_rest = other.street.partition(" ")
+        return dataclasses.replace(party, street=f"{number} {other_rest}"), changed
+    if changed == "city":
+        return dataclasses.replace(
+            party, city=other.city if other.city != party.city else "Springfield"
+        ), changed
+    new_zip = party.zip5[:3] + f"{(int(party.zip5[3:]) + int(rng.integers(1, 99))) % 100:02d}"
+    return dataclasses.replace(party, zip5=new_zip, zip4=None), changed
+
+
 def sample_scene(seed: int, index: int, dist: Distribution = DEFAULT_DISTRIBUTION) -> Scene:
     """All parameters of photo `index` of the batch `seed`; no pixels are made."""
     rng = rng_for(seed, index, STREAM_SCENE)
@@ -250,11 +285,34 @@ def sample_scene(seed: int, index: int, dist: Distribution = DEFAULT_DISTRIBUTIO
     # Planted misdeliveries only where a perfect reader could tell, scaled so they are mismatch_p of all rows.
     # A golden-ratio (Weyl) sequence instead of a coin flip: any run of photos gets very nearly its share.
     weyl = (math.sqrt(2.0) * (seed + 1) + index * GOLDEN) % 1.0
-    mismatch = readable and weyl < d.mismatch_p / (1.0 - d.no_label_p - d.unreadable_p)
+    share = 1.0 - d.no_label_p - d.unreadable_p
+    cuts = np.cumsum([d.mismatch_p, d.address_differs_p, d.recipient_differs_p]) / share
+    kinds = ("other_parcel", "address_differs", "recipient_differs")
+    mismatch_kind = (
+        next((k for k, c in zip(kinds, cuts, strict=True) if weyl < c), None) if readable else None
+    )
+    mismatch = mismatch_kind is not None
     expected, expected_tracking = recipient, tracking
-    if mismatch:
+    changed_field = None
+    if mismatch_kind == "other_parcel":
         expected = make_party(rng, company_p=0.2, unit_p=0.3, zip4_p=0.35)
         expected_tracking = make_tracking(carrier, rng)
+    elif mismatch_kind == "address_differs":
+        expected, changed_field = change_one_field(recipient, rng)
+    elif mismatch_kind == "recipient_differs":
+        other = make_party(rng, company_p=0.0, unit_p=0.0, zip4_p=0.0)
+        expected = dataclasses.replace(recipient, name=other.name)
+    layout, tracking2, post_office = "standard", None, None
+    if has_label and carrier == "ups" and rng.random() < min(1.0, d.hybrid_p * len(d.carriers)):
+        layout = "hybrid"
+        tracking2 = make_tracking("usps", rng)
+        po = make_party(rng, company_p=0.0, unit_p=0.0, zip4_p=0.0)
+        post_office = dataclasses.replace(po, name="POSTMASTER", company="US POST OFFICE", state=recipient.state,
+                                          zip5=recipient.zip5[:3] + po.zip5[3:], zip4=None, phone=None)  # fmt: skip
+        if mismatch_kind in (None, "address_differs", "recipient_differs") and rng.random() < 0.5:
+            expected_tracking = tracking2  # the manifest may hold either number of a hybrid parcel
+        elif mismatch_kind == "other_parcel" and rng.random() < 0.5:
+            expected_tracking = make_tracking("usps", rng)
     ship_date = (dt.date(2025, 3, 3) + dt.timedelta(days=int(rng.integers(0, 365)))).isoformat()
 
     # Size: label area share first, then make sure the recipient text is big enough to read (mostly).
@@ -314,6 +372,11 @@ def sample_scene(seed: int, index: int, dist: Distribution = DEFAULT_DISTRIBUTIO
         mismatch=mismatch,
         expected=expected,
         expected_tracking=expected_tracking,
+        mismatch_kind=mismatch_kind,
+        changed_field=changed_field,
+        layout=layout,
+        tracking2=tracking2,
+        post_office=post_office,
         background=background,
         parcel=parcel,
         est_xheight_px=float(xheight),

@@ -28,7 +28,7 @@ from podocr.synth.scene import DEFAULT_DISTRIBUTION, Distribution, sample_scene
 LABELS_FILE = "labels.jsonl"
 MANIFEST_FILE = "manifest.csv"
 MANIFEST_COLUMNS = COLUMNS  # what the batch job's manifest reader takes
-GENERATOR_VERSION = "1"  # bump when the same seed would draw different photos
+GENERATOR_VERSION = "2"  # bump when the same seed would draw different photos
 
 
 @dataclass(frozen=True, slots=True)

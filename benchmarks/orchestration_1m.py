@@ -1,0 +1,275 @@
+"""Everything but the OCR, at 10k / 100k / 1M rows: is the orchestration ever the bottleneck of a big day?
+
+Per size: a manifest (CSV and Parquet) read and validated, the run planned and staged, thousands of partitions
+submitted to a real multi-process LocalCluster, run and gathered, thousands of parts published to a moto S3
+server, and the HTML report built — timing each phase and sampling the driver's RSS (this process, which also
+hosts the LocalCluster's scheduler) for its peak in each phase.
+
+The OCR is replaced by `FixedPageReader`, which returns the same page for any photo at once. It exists only in
+this file and is installed into each worker's pipeline cache (`job.cache.install`); the photos are still fetched
+(tiny PNGs on local disk, one per 100 rows) and decoded, the fields extracted, the rows written.
+
+    PYTHONPATH=. python benchmarks/orchestration_1m.py --rows 10000 100000 [1000000] --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from podocr.types import PageResult, TextLine
+
+CPU_OCR_S_PER_PHOTO = 0.4  # measured CPU OCR per photo per core (docs/performance.md)
+DATE = "2026-11-26"
+
+
+class FixedPageReader:
+    """Benchmark-only stand-in for the OCR pipeline: the same label page for every photo, instantly."""
+
+    LINES = ("UPS GROUND", "SHIP TO: JANE DOE", "12 MAIN ST", "SPRINGFIELD IL 62704", "1Z999AA10123456784")
+
+    def info(self) -> dict[str, Any]:
+        return {"model_set": "fixed-page-reader (benchmark only)", "sha256": {}, "provider": "none"}
+
+    def run_safe(self, images: list[Any]) -> list[Any]:
+        quad = [(0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0)]
+        lines = [TextLine(t, 0.95, quad) for t in self.LINES]  # type: ignore[arg-type]
+        return [PageResult(lines, int(im.shape[1]), int(im.shape[0])) for im in images]
+
+
+def install_fixed_reader(cfg: Any) -> str:
+    from podocr.job.cache import install
+    from podocr.job.partition import worker_name
+
+    install(cfg, 1, FixedPageReader())  # type: ignore[arg-type]
+    return worker_name()
+
+
+class PeakRss:
+    """Samples this process's RSS every 20 ms; `phase(name)` records the peak within it."""
+
+    def __init__(self) -> None:
+        self.proc = psutil.Process()
+        self.peak = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    @contextmanager
+    def phase(self, results: dict[str, Any], name: str) -> Any:
+        self.peak = self.proc.memory_info().rss
+        t0 = time.perf_counter()
+        yield
+        results[name] = {
+            "wall_s": round(time.perf_counter() - t0, 2),
+            "peak_rss_mib": round(self.peak / 2**20),
+        }
+
+
+def write_inputs(root: Path, rows: int) -> None:
+    import cv2
+    import numpy as np
+
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    n_photos = max(1, rows // 100)
+    rng = np.random.default_rng(0)
+    for i in range(n_photos):
+        cv2.imwrite(str(images / f"{i}.png"), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    folder = root / "manifests" / f"date={DATE}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["delivery_id", "image_uri", "expected_tracking", "expected_zip"])
+        for i in range(rows):
+            w.writerow([f"D{i:08d}", f"images/{i % n_photos}.png", "1Z999AA10123456784", "62704"])
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    strings = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(["expected_tracking", "expected_zip"], "string")
+    )
+    pq.write_table(
+        pacsv.read_csv(folder / "manifest.csv", convert_options=strings), root / "manifest.parquet"
+    )
+
+
+@contextmanager
+def moto_server() -> Any:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    os.environ.update(
+        {k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_size(
+    rows: int, workers: int, partition_size: int, client: Any, endpoint: str, tmp: Path
+) -> dict[str, Any]:
+    import fsspec
+
+    from podocr.config import PodocrConfig
+    from podocr.io import manifest as manifest_io
+    from podocr.io import sink
+    from podocr.job.cache import config_key
+    from podocr.job.commit import commit, now
+    from podocr.job.partition import JobContext
+    from podocr.job.plan import plan_run
+    from podocr.job.process import process
+    from podocr.job.validate import output_storage, validated_manifest
+    from podocr.report import write_report
+
+    root = tmp / f"in-{rows}"
+    write_inputs(root, rows)
+    bucket = f"bench-{rows}"
+    fsspec.filesystem("s3", endpoint_url=endpoint, skip_instance_cache=True).mkdir(bucket)
+    cfg = PodocrConfig.load(
+        environ={},
+        overrides={
+            "job.input": str(root),
+            "job.output": f"s3://{bucket}/out",
+            "job.scheduler": client.scheduler.address,
+            "job.partition_size": partition_size,
+            "job.progress": False,
+            "job.retries": 1,
+            "engine.intra_op_threads": 1,
+            "io.s3_endpoint_url": endpoint,
+            "io.fetch_threads": 4,
+        },
+    )
+    client.run(install_fixed_reader, cfg)
+    rss = PeakRss()
+    out: dict[str, Any] = {"rows": rows, "workers": workers, "partition_size": partition_size}
+    phases: dict[str, Any] = {}
+    t_all = time.perf_counter()
+    with rss.phase(phases, "read_validate_parquet"):
+        manifest_io.read_manifest(str(root / "manifest.parquet"), cfg.io)
+    t0 = time.perf_counter()
+    with rss.phase(phases, "read_validate_csv"):
+        manifest = validated_manifest(cfg, DATE, str(root), None)
+        bounds = manifest_io.partition_bounds(manifest.rows, partition_size)
+    with rss.phase(phases, "plan_stage"):
+        fs, path = output_storage(cfg.job.output, cfg)
+        layout = sink.DayLayout(path, DATE)
+        identity = {
+            "manifest_sha256": manifest.sha256,
+            "partition_size": partition_size,
+            "model_set": cfg.models.set,
+            "config_key": config_key(cfg),
+            "images_root": str(root),
+        }
+        plan = plan_run(fs, layout, manifest, bounds, identity, False, now())
+        staging_uri = f"{cfg.job.output}/{sink.STAGING_DIR}/date={DATE}/run={plan.run_id}"
+        manifest_io.stage_partitions(
+            manifest, f"{staging_uri}/{sink.STAGED_MANIFEST}", partition_size, cfg.io
+        )
+    with rss.phase(phases, "submit_run_gather"):
+        ctx = JobContext(
+            cfg, plan.run_id, DATE, staging_uri, f"{staging_uri}/{sink.STAGED_MANIFEST}", str(root)
+        )
+        processed = process(ctx, plan.todo, bounds, lambda _: None)
+        assert not processed.outcome.failed, processed.outcome.failed
+    with rss.phase(phases, "commit"):
+        stats = {
+            "date": DATE,
+            "output": "",
+            "photos_processed": rows,
+            "images_root": str(root),
+            "model": processed.model,
+            "cluster": processed.cluster,
+            "durations": dict(processed.durations),
+            "started_at": now(),
+        }
+        success = commit(fs, layout, plan, manifest, bounds, stats, t0)
+    with rss.phase(phases, "report"):
+        write_report(cfg.job.output, DATE, cfg.io, None, str(root))
+    rss.stop.set()
+    total = time.perf_counter() - t_all
+    assert success["rows"] == rows and success["counts"]["status"].get("ok") == rows, success["counts"]
+    cores = workers  # one thread per worker process
+    per_photo = total * cores / rows
+    out.update(
+        partitions=len(bounds),
+        phases=phases,
+        total_s=round(total, 1),
+        driver_peak_rss_mib=max(p["peak_rss_mib"] for p in phases.values()),
+        core_s_per_photo=round(per_photo, 5),
+        share_of_cpu_ocr=round(per_photo / CPU_OCR_S_PER_PHOTO, 4),
+        restarts=processed.cluster.get("restarts"),
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--partition-size", type=int, default=256)
+    parser.add_argument("--json", default="")
+    args = parser.parse_args()
+    from distributed import Client, LocalCluster
+
+    results = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        moto_server() as endpoint,
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as lc,
+        Client(lc) as client,
+    ):
+        client.run(sys.path.insert, 0, str(Path(__file__).resolve().parent))
+        for rows in args.rows:
+            result = run_size(rows, args.workers, args.partition_size, client, endpoint, Path(tmp))
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""A partition's photos as one chain: fetch → decode → batch → read → row, exactly one row per manifest row.
+
+Each step is a generator of `Photo`s, so the order of work reads top to bottom in `PhotoChain.table`. Fetching
+runs on fetch_many's threads and decoding on a producer thread, while the calling thread OCRs batches of
+`job.ocr_batch_size`, so I/O and inference overlap. A photo that fails at any step leaves the chain as an error
+row with a code, never as a crashed partition; each step of each photo has `job.photo_timeout_s` before the photo
+becomes a `timeout` row and the stuck call is abandoned (counted in `stuck_threads` so the driver can restart
+the worker). What does fail the partition (too many stuck reads, a bug that loses a row) is raised.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from podocr.io import sink
+from podocr.io.errors import ErrorCode, PhotoError
+from podocr.job.deadline import DeadlineExceeded, call_with_deadline
+from podocr.job.rows import RowMaker, describe
+
+
+@dataclass
+class Photo:
+    """One manifest row on its way through the chain: bytes, then a decoded image, or the error that ended it."""
+
+    index: int
+    timings: dict[str, float] = field(default_factory=dict)
+    data: bytes | None = None
+    image: Any = None  # io.decode.DecodedImage
+    error: tuple[ErrorCode, str] | None = None
+
+
+class PhotoChain:
+    """The rows of one partition. `pipeline` is anything with `run_safe(images) -> [page | exception]`."""
+
+    def __init__(
+        self, cfg: Any, store: Any, rows: list[dict[str, Any]], maker: RowMaker, pipeline: Any
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.uris = [str(row.get("image_uri") or "") for row in rows]
+        self.rows = rows
+        self.maker = maker
+        self.pipeline = pipeline
+        self.timeout_s = float(cfg.job.photo_timeout_s)
+        self.out: list[dict[str, Any] | None] = [None] * len(rows)
+        self.abandoned: list[threading.Thread] = []
+
+    def table(self) -> pa.Table:
+        photos = self.decoded(self.fetched())
+        for batch in self.batches(prefetched(photos, depth=max(1, self.cfg.job.ocr_batch_size))):
+            self.read(batch)
+        missing = [i for i, row in enumerate(self.out) if row is None]
+        if missing:  # a bug in the chain, not in a photo: fail loudly so nothing is silently dropped
+            raise RuntimeError(f"{len(missing)} rows produced no output (first {missing[:5]})")
+        return sink.rows_to_table([row for row in self.out if row is not None])
+
+    def stuck_threads(self) -> int:
+        """Calls abandoned past their time limit that are still running now."""
+        return sum(1 for t in self.abandoned if t.is_alive())
+
+    # ---- the steps --------------------------------------------------------------------------------------------
+    def fetched(self) -> Iterator[Photo]:
+        """Each URI resolved inside the images roots (URI_NOT_ALLOWED otherwise) and read, in completion order."""
+        from podocr.io.fetch import fetch_many
+
+        threads = max(1, self.cfg.io.fetch_threads)
+        for item in fetch_many(
+            self.store, self.uris, threads, timeout_s=self.timeout_s, abandoned=self.abandoned
+        ):
+            photo = Photo(item.position, {"fetch_s": item.seconds})
+            if isinstance(item.result, PhotoError):
+                photo.error = (item.result.code, item.result.message)
+            else:
+                photo.data = item.result
+            yield photo
+
+    def decoded(self, photos: Iterable[Photo]) -> Iterator[Photo]:
+        from podocr.io.decode import decode_image
+
+        for photo in photos:
+            if photo.data is not None:
+                data, photo.data = photo.data, None
+                t0 = time.perf_counter()
+                try:
+                    photo.image = self._limited(lambda d=data: decode_image(d, self.cfg.io), "decode")
+                except PhotoError as exc:
+                    photo.error = (exc.code, exc.message)
+                except Exception as exc:  # a decoder bug: this photo only
+                    photo.error = (ErrorCode.INTERNAL, describe(exc))
+                photo.timings["decode_s"] = time.perf_counter() - t0
+            yield photo
+
+    def batches(self, photos: Iterable[Photo]) -> Iterator[list[Photo]]:
+        """Decoded photos in batches of `job.ocr_batch_size`; photos that already failed become rows here."""
+        size = max(1, self.cfg.job.ocr_batch_size)
+        batch: list[Photo] = []
+        for photo in photos:
+            if photo.error is not None:
+                self.out[photo.index] = self.maker.error(photo.index, *photo.error, photo.timings)
+                continue
+            batch.append(photo)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def read(self, batch: list[Photo]) -> None:
+        """OCR a batch (each photo alone if the batch runs past its limit), then extract and make the rows."""
+        from podocr.extract import Expected, extract_photo
+
+        images = [photo.image.image for photo in batch]
+        pages: list[Any]
+        try:
+            pages = self._limited(lambda: self.pipeline.run_safe(images), "ocr", len(images))
+        except DeadlineExceeded:  # find the photo that hangs; the others still get read
+            pages = [self._read_one(image) for image in images]
+        for photo, page in zip(batch, pages, strict=True):
+            i, timings = photo.index, photo.timings
+            if isinstance(page, DeadlineExceeded):
+                self.out[i] = self.maker.error(i, ErrorCode.TIMEOUT, f"OCR: {page}", timings)
+            elif isinstance(page, BaseException):  # run_safe hands back a photo's exception in its slot
+                self.out[i] = self.maker.error(i, ErrorCode.OCR_FAILED, describe(page), timings)
+            else:
+                try:
+                    t0 = time.perf_counter()
+                    extraction, timings["barcode_s"] = extract_photo(
+                        photo.image.image, page, Expected.from_row(self.rows[i]), self.cfg
+                    )
+                    timings["extract_s"] = time.perf_counter() - t0 - timings["barcode_s"]
+                    self.out[i] = self.maker.read(i, photo.image, page, extraction, timings)
+                except Exception as exc:
+                    self.out[i] = self.maker.error(i, ErrorCode.INTERNAL, describe(exc), timings)
+
+    # ---- time limits ------------------------------------------------------------------------------------------
+    def _read_one(self, image: Any) -> Any:
+        try:
+            return self._limited(lambda: self.pipeline.run_safe([image])[0], "ocr")
+        except DeadlineExceeded as exc:
+            return exc
+
+    def _limited(self, fn: Any, what: str, photos: int = 1) -> Any:
+        try:
+            return call_with_deadline(fn, self.timeout_s * photos, what)
+        except DeadlineExceeded as exc:
+            self.abandoned.append(exc.thread)
+            if what == "decode":
+                raise PhotoError(ErrorCode.TIMEOUT, str(exc)) from None
+            raise
+
+
+_END = object()
+
+
+def prefetched(items: Iterator[Any], depth: int) -> Iterator[Any]:
+    """Run `items` on a background thread, at most `depth` ahead: decoding overlaps the caller's inference."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as exc:  # surfaced on the caller's thread: the partition fails and is retried
+            failure.append(exc)
+        finally:
+            put(_END)
+
+    thread = threading.Thread(target=produce, name="podocr-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := buffer.get()) is not _END:
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    if failure:
+        raise failure[0]

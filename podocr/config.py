@@ -39,7 +39,7 @@ class EngineConfig:
     device_id: int = 0
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
-    batch_threads: int = 1  # split each OCR batch over this many threads (use with intra_op_threads = 1)
+    batch_threads: int = 0  # photos read at once on this many threads; 0 = sized by the job (1 elsewhere)
     cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
@@ -149,7 +149,7 @@ class JobConfig:
     input: str = "./data"  # {input}/manifests/date=YYYY-MM-DD/manifest.{csv,parquet,jsonl}
     output: str = "./out"  # {output}/ocr_results/date=YYYY-MM-DD/part-NNNNN.parquet
     images_root: str = ""  # relative image_uri values resolve here; "" = the manifest's folder
-    partition_size: int = 256
+    partition_size: int = 0  # photos per partition; 0 = sized from the row count and cores (job/sizing.py)
     scheduler: str = ""  # tcp://host:port of an existing cluster; "" = LocalCluster
     n_workers: int = 0  # 0 = sized to the machine
     threads_per_worker: int = 1

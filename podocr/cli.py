@@ -135,6 +135,66 @@ def models_verify(sets: tuple[str, ...], to: str | None) -> None:
         raise click.ClickException(f"{bad} model file(s) failed verification; run `podocr models pull`")
 
 
+@models.command("quantize")
+@click.argument("keys", nargs=-1, required=True)
+@click.option(
+    "--to", default=None, help="Model store folder (the fp32 files are read from, INT8 written to)."
+)
+@click.option(
+    "--validate-on",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Held-out labelled folder (another synth seed than calibration): decide keep/reject per model.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Validate on the first N photos.")
+@click.option(
+    "--calib-photos", type=click.IntRange(min=1), default=None, help="Synthetic calibration photos."
+)
+@click.option("--format", "fmt", type=click.Choice(["qdq", "qoperator"]), default="qdq")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the decisions here.")
+def models_quantize(
+    keys: tuple[str, ...],
+    to: str | None,
+    validate_on: str | None,
+    limit: int | None,
+    calib_photos: int | None,
+    fmt: str,
+    json_out: str | None,
+) -> None:
+    """Make INT8 variants of fp32 det/rec files (e.g. v6-small-det) and, with --validate-on, decide each."""
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from podocr.config import PodocrConfig
+    from podocr.ocr.quantize import QuantizeOptions, quantize_models
+    from podocr.ocr.registry import ModelError, Registry
+
+    cfg = PodocrConfig.load(overrides={"models.store": to})
+    opts = QuantizeOptions(fmt=fmt)
+    if calib_photos:
+        opts = dataclasses.replace(opts, calib_photos=calib_photos)
+    try:
+        decisions = quantize_models(
+            cfg,
+            list(keys),
+            opts,
+            validate_on=Path(validate_on) if validate_on else None,
+            limit=limit,
+            log=click.echo,
+        )
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
+    reg = Registry.load(cfg.models.registry or None)
+    for d in decisions:
+        click.echo(f"\n# {d.key}: {'kept' if d.kept else 'not validated' if d.kept is None else 'rejected'}")
+        click.echo(d.registry_entry(reg.files[d.key].member))
+        for note in d.notes:
+            click.echo(f"# note: {note}")
+    if json_out:
+        Path(json_out).write_text(json.dumps([d.to_dict() for d in decisions], indent=2), encoding="utf-8")
+
+
 # ---- eval -----------------------------------------------------------------------------------------------------
 @main.command("eval")
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False), help="Labelled folder.")

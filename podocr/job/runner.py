@@ -19,11 +19,13 @@ from podocr.config import PodocrConfig
 from podocr.io import manifest as manifest_io
 from podocr.io import sink
 from podocr.job.cache import config_key
+from podocr.job.cluster import usable_cores
 from podocr.job.commit import commit, now
 from podocr.job.exitcodes import PartialFailure, storage_step
 from podocr.job.partition import JobContext
 from podocr.job.plan import already_committed, plan_run
 from podocr.job.process import process
+from podocr.job.sizing import size_job
 from podocr.job.validate import absolute, output_storage, validated_manifest
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ def run_batch(
 
     # validate
     manifest = validated_manifest(cfg, date, input_root, manifest_uri)
+    sizing = size_job(cfg, manifest.rows, usable_cores())
+    cfg = sizing.apply(cfg)
+    job = cfg.job
     bounds = manifest_io.partition_bounds(manifest.rows, job.partition_size)
     validate_s = time.perf_counter() - t0
     fs, out_path = output_storage(output_root, cfg)
@@ -100,6 +105,7 @@ def run_batch(
         "photos_per_min": round(60 * processed_rows / process_s, 1) if process_s > 0 else None,
         "model": processed.model,
         "cluster": processed.cluster,
+        "sizing": sizing.describe(),
         "durations": {"validate_s": round(validate_s, 3), **processed.durations},
         "started_at": started_at,
     }

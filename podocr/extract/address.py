@@ -123,6 +123,7 @@ class Address:
     confidence: float = 1.0  # median OCR confidence of the block's rows: how far its fields can be trusted
     field_confidence: dict[str, float] = field(default_factory=dict)  # name/street/city row's own confidence
     street_readings: list[str] = field(default_factory=list)  # other readings of `street` (glued ordinal)
+    zip_elsewhere: list[str] = field(default_factory=list)  # ZIPs printed alone on a row (a routing ZIP line)
 
 
 _ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
@@ -275,7 +276,22 @@ def _anchor_beside(infos: list[_RowInfo], block: list[_RowInfo]) -> str:
     return ""
 
 
+_ZIP_ROW = re.compile(r"\d{5}(?:-\d{4})?")
+
+
 def find_recipient(rows: Sequence[Row], *, hybrid: bool = False) -> Address | None:
+    """`_find_recipient`, with the ZIPs the label prints alone on a row outside the block (FedEx prints the
+    destination ZIP large in its routing area): a second reading of the ZIP."""
+    address = _find_recipient(rows, hybrid=hybrid)
+    if address is not None:
+        own = set(address.lines)
+        address.zip_elsewhere = [
+            clean(r.text)[:5] for r in rows if r.text not in own and _ZIP_ROW.fullmatch(clean(r.text))
+        ]
+    return address
+
+
+def _find_recipient(rows: Sequence[Row], *, hybrid: bool = False) -> Address | None:
     """The recipient address on the label, parsed and normalised; None when no address block is found.
 
     A block introduced by a sender word, or naming a post office (the induction point of a consolidator

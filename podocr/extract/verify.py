@@ -5,7 +5,8 @@ Every comparison runs on normalised forms (see `normalize.py`), so "123 Main Str
 number anywhere on the label (hybrid labels carry two) means the right parcel, a different validated number the
 wrong one (`mismatch_kind` `other_parcel`). The right parcel can still be at the wrong address — the customer
 corrected it after printing, a misprint, a relabel — so on the same parcel one confident read of a delivery-point
-field (house number, street, city, ZIP) that contradicts the manifest is `address_differs`. A name alone that
+field (house number, street, city, ZIP) that contradicts the manifest, in a block recognisably the manifest's
+delivery, is `address_differs`; a block unlike it everywhere is another one (old label, post office) read instead. A name alone that
 differs is `recipient_differs`: reported, a mismatch only when configured. Without tracking evidence the weighted
 address score decides. Reads below the evidence confidence never count against the expectation.
 """

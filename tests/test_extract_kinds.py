@@ -120,3 +120,113 @@ def test_surepost_layout_with_barcodes_and_a_wrong_address() -> None:
     e = extract_fields(make_page(SUREPOST_LABEL), exp, barcode(SUREPOST) + barcode("42011272" + NUMBER))
     assert e.tracking_source == "both" and e.barcode_zip == "11272"
     assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+
+
+def without(items: list[Item], *texts: str) -> list[Item]:
+    return [it for it in items if it[0] not in texts]
+
+
+def test_post_office_block_is_never_the_recipient_when_deliver_to_is_lost() -> None:
+    # OCR lost the `USPS DELIVER TO:` line: the SHIP TO block names the post office, the consumer's block has
+    # no keyword left. The post office must not be taken for the consumer (or contradict the manifest).
+    page = make_page(without(SUREPOST_LABEL, "USPS DELIVER TO:"))
+    for manifest_number in (SUREPOST, NUMBER):
+        e = extract_fields(page, Expected(**{**vars_of(EXPECTED), "tracking": manifest_number}))
+        assert (e.recipient_name, e.street, e.zip) == ("JOHN SMITH", "123 MAIN ST", "11272")
+        assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_post_office_block_alone_is_an_unread_recipient_not_a_contradiction() -> None:
+    # Only the post office's block was read (the consumer's lines lost): the recipient is unread.
+    lost = ("USPS DELIVER TO:", "JOHN SMITH", "123 MAIN ST APT 4B", "BROOKLYN NY 11272")
+    e = extract_fields(
+        make_page(without(SUREPOST_LABEL, *lost)), Expected(**{**vars_of(EXPECTED), "tracking": NUMBER})
+    )
+    assert e.street != "1600 ATLANTIC AVE" and e.recipient_name != "POSTMASTER"
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    # `SHIP TO: POSTMASTER` on one line is the post office all the same.
+    one_line = [("SHIP TO: POSTMASTER", 20, 100, 16), *SUREPOST_LABEL[5:8], *SUREPOST_LABEL[12:]]
+    e = extract_fields(make_page(one_line), Expected(**{**vars_of(EXPECTED), "tracking": NUMBER}))
+    assert e.street != "1600 ATLANTIC AVE" and (e.verification, e.mismatch_kind) == ("match", None)
+
+
+def test_ship_to_on_a_hybrid_label_is_not_surely_the_consumer() -> None:
+    # Both post-office name lines and DELIVER TO lost: SHIP TO now opens the post office's street and city.
+    # Two carriers' numbers mark the label as hybrid, so SHIP TO neither wins the block choice by its keyword
+    # nor lets one of its fields contradict the manifest.
+    lost = ("POSTMASTER", "US POST OFFICE", "USPS DELIVER TO:", "UPS SUREPOST")
+    e = extract_fields(
+        make_page(without(SUREPOST_LABEL, *lost)), Expected(**{**vars_of(EXPECTED), "tracking": NUMBER})
+    )
+    assert (e.street, e.zip) == ("123 MAIN ST", "11272")
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    # The consumer's block too is lost: the post office's block, unrecognisable, is no evidence.
+    gone = (*lost, "JOHN SMITH", "123 MAIN ST APT 4B", "BROOKLYN NY 11272")
+    e = extract_fields(
+        make_page(without(SUREPOST_LABEL, *gone)), Expected(**{**vars_of(EXPECTED), "tracking": NUMBER})
+    )
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_a_block_differing_in_name_and_every_delivery_field_is_another_block() -> None:
+    other = Expected(name="Maria Gonzalez", street="9 Elm Ln", city="Springfield", state="IL", zip="62701",
+                     tracking=NUMBER)  # fmt: skip
+    e = extract_fields(make_page(USPS_LABEL), other)
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    assert e.verification_reason is not None and "not recognisably" in e.verification_reason
+    # Recognisable (name and most fields agree) with one confident field contradicting: address_differs.
+    e = extract_fields(make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "city": "Springfield"}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+    # Still no alarm from a low-confidence read of that contradiction.
+    e = extract_fields(
+        make_page(USPS_LABEL, conf=0.87), Expected(**{**vars_of(EXPECTED), "city": "Springfield"})
+    )
+    assert e.verification == "match"
+
+
+GLUED: list[Item] = [
+    ("SHIP TO:", 20, 140, 16),
+    ("JOHN SMITH", 40, 162, 24),
+    ("84407TH AVE", 40, 190, 24),  # `8440 7TH AVE` with the space lost
+    ("BROOKLYN NY 11272", 40, 218, 24),
+    ("USPS TRACKING # EP", 120, 300, 16),
+    ("9400 1112 0620 6406 2607 87", 80, 322, 18),
+]
+
+
+def test_house_number_glued_to_an_ordinal_street_is_split() -> None:
+    e = extract_fields(make_page(GLUED), None)
+    assert (
+        e.street == "8440 7TH AVE"
+    )  # the only split whose ordinal fits its digit that leaves a short street
+    for street in ("8440 7th Avenue", "84 407th Ave"):  # the manifest decides among well-formed splits
+        e = extract_fields(make_page(GLUED), Expected(**{**vars_of(EXPECTED), "street": street}))
+        assert (e.verification, e.mismatch_kind) == ("match", None), street
+        assert e.field_agreement["house_number"] == "agrees"
+    e = extract_fields(make_page(GLUED), Expected(**{**vars_of(EXPECTED), "street": "8446 7th Ave"}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+    assert e.field_agreement["house_number"] == "differs"
+
+
+FEDEX_LABEL: list[Item] = [
+    ("ORIGIN ID:HLXE (292) 220-8182", 20, 20, 12),
+    ("TO", 20, 80, 14),
+    ("JOHN SMITH", 40, 100, 22),
+    ("123 MAIN ST APT 4B", 40, 126, 22),
+    ("BROOKLYN NY 11212", 40, 152, 22),  # the 7 of 11272 misread as 1
+    ("FEDEX HOME DELIVERY", 20, 220, 28),
+    ("TRK# 7393 7009 2759", 20, 260, 16),
+    ("11272", 300, 300, 40),  # the destination ZIP printed large in the routing area
+]
+FEDEX_NUMBER = "739370092759"
+
+
+def test_a_zip_printed_twice_on_the_label_is_not_a_lone_contradiction() -> None:
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": FEDEX_NUMBER})
+    e = extract_fields(make_page(FEDEX_LABEL), exp)
+    assert e.zip == "11212" and e.field_agreement["zip"] == "unsure"
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # A real ZIP change shows on both rows.
+    changed = [(t.replace("11212", "11201").replace("11272", "11201"), x, y, h) for t, x, y, h in FEDEX_LABEL]
+    e = extract_fields(make_page(changed), exp)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")

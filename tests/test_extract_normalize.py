@@ -17,6 +17,9 @@ from podocr.extract.normalize import (
     normalize_street,
     normalize_unit,
     normalize_zip,
+    ordinal_splits,
+    ordinal_suffix,
+    street_readings,
 )
 
 
@@ -157,3 +160,24 @@ def test_expected_from_row_tolerates_missing_values() -> None:
         {"expected_zip": np.int64(7102), "expected_state": np.float64("nan")}
     ) == Expected(zip="07102")
     assert Expected.from_row({"expected_city": pd.NA, "expected_tracking": None}).empty
+
+
+def test_ordinal_splits_keep_only_well_formed_ordinals() -> None:
+    assert ordinal_splits("84407TH") == [("8440", "7TH"), ("84", "407TH"), ("8", "4407TH")]
+    assert ordinal_splits("12312TH") == [("123", "12TH"), ("12", "312TH"), ("1", "2312TH")]  # not `2TH`
+    assert ordinal_splits("1002ND") == [("100", "2ND")]  # no part starts with 0
+    assert ordinal_splits("4211TH") == [("42", "11TH"), ("4", "211TH")]  # 11TH, not 1ST
+    assert ordinal_splits("7TH") == [] and ordinal_splits("12ST") == []
+    assert [ordinal_suffix(n) for n in ("1", "2", "3", "4", "11", "12", "13", "21", "22", "101", "111")] == [
+        "ST", "ND", "RD", "TH", "TH", "TH", "TH", "ST", "ND", "ST", "TH"]  # fmt: skip
+
+
+def test_glued_house_number_and_ordinal_street() -> None:
+    assert normalize_street("84407TH AVENUE APT 4") == "8440 7TH AVE APT 4"
+    assert street_readings("84407TH AVE") == ["8440 7TH AVE", "84 407TH AVE", "8 4407TH AVE"]
+    # An ordinal with a street name after it, or with its house number, is left alone.
+    assert normalize_street("12 7TH AVE") == "12 7TH AVE" and normalize_street("7TH AVE") == "7TH AVE"
+    assert normalize_street("8440 7TH AVE") == "8440 7TH AVE" and street_readings("8440 7TH AVE") == [
+        "8440 7TH AVE"
+    ]
+    assert normalize_street("100TH ST") == "100TH ST"  # no well-formed split

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -268,14 +269,19 @@ def test_different_valid_tracking_number_is_a_mismatch_even_at_the_same_address(
     )
 
 
-def test_equal_tracking_is_a_match_unless_the_address_clearly_differs() -> None:
+def test_equal_tracking_is_a_match_unless_the_address_recognisably_differs() -> None:
     only_tracking = Expected(tracking="9400111206206406260787")
     assert extract_fields(make_page(USPS_LABEL), only_tracking).verification == "match"
+    # Every delivery field differs and no name to recognise the block by: another block, no evidence.
     elsewhere = Expected(
         street="9 Elm Ln", city="Springfield", state="IL", zip="62701", tracking="9400111206206406260787"
     )
     e = extract_fields(make_page(USPS_LABEL), elsewhere)
-    assert e.verification == "mismatch" and e.address_match_score is not None and e.address_match_score < 0.45
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    assert e.address_match_score is not None and e.address_match_score < 0.45
+    # The same with the name agreeing: the parcel's recipient, wholly re-addressed.
+    moved = extract_fields(make_page(USPS_LABEL), dataclasses.replace(elsewhere, name="John Smith"))
+    assert (moved.verification, moved.mismatch_kind) == ("mismatch", "address_differs")
 
 
 def test_equal_tracking_is_not_overruled_by_a_block_that_may_be_the_senders() -> None:

@@ -41,7 +41,16 @@ def extracted() -> list[tuple[dict[str, Any], Extraction]]:
 
 def _share_correct(pairs: list[tuple[dict[str, Any], Extraction]], name: str) -> tuple[float, int]:
     scored = [(rec, ext) for rec, ext in pairs if rec["fields"].get(name)]
-    hits = sum(field_correct(name, getattr(ext, name), rec["fields"][name]) for rec, ext in scored)
+    # A hybrid label's two numbers are both the parcel's (as `podocr eval` scores it): either may be the primary.
+    alt = {"tracking_number": "tracking_number_2"}.get(name, "")
+    hits = sum(
+        any(
+            field_correct(name, getattr(ext, name), rec["fields"][k])
+            for k in (name, alt)
+            if rec["fields"].get(k)
+        )
+        for rec, ext in scored
+    )
     return hits / len(scored), len(scored)
 
 

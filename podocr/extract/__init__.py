@@ -13,11 +13,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from podocr.extract.address import Address, find_recipient
+from podocr.extract.address import Address, find_recipient, is_hybrid_label
 from podocr.extract.fusion import fuse_tracking
 from podocr.extract.layout import group_rows, to_boxes
 from podocr.extract.tracking import TrackingCandidate, find_tracking
-from podocr.extract.verify import Expected, verify
+from podocr.extract.verify import Expected, pick_street_reading, verify
 from podocr.types import Extraction, PageResult
 
 if TYPE_CHECKING:
@@ -90,7 +90,11 @@ def _extract(
         group_rows(boxes, TRACKING_ROW_GAP), page_text=page_text
     )
     fused = fuse_tracking(candidates, barcodes)
-    address: Address | None = find_recipient(group_rows(boxes, ADDRESS_ROW_GAP))
+    # A consolidator label: its words, or a USPS IMpb next to another carrier's number.
+    kinds = {n.match.kind for n in fused.numbers} | {n.match.carrier for n in fused.numbers}
+    hybrid = is_hybrid_label(page_text) or ("usps_impb" in kinds and bool(kinds & {"ups", "fedex"}))
+    address = find_recipient(group_rows(boxes, ADDRESS_ROW_GAP), hybrid=hybrid)
+    address = pick_street_reading(address, expected)
     if fused.barcode_zip:
         address = _backed_by_barcode_zip(address, fused.barcode_zip)
     readable = bool(barcodes) or sum(len(b.text.replace(" ", "")) for b in boxes) >= MIN_LABEL_CHARS
@@ -102,6 +106,7 @@ def _extract(
         tracking_confidence=fused.confidence,
         label_numbers=[n.match for n in fused.numbers],
         recipient_differs_mismatch=recipient_differs_mismatch,
+        hybrid=hybrid,
     )
     out = Extraction(
         verification=verdict.verification,

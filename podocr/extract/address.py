@@ -29,6 +29,7 @@ from podocr.extract.normalize import (
     normalize_street,
     normalize_unit,
     normalize_zip,
+    street_readings,
 )
 
 RECIPIENT_ANCHOR = re.compile(r"^(?:SHIP\s*T[O0]|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*")
@@ -37,6 +38,18 @@ FINAL_ANCHOR = re.compile(
 )
 """The final consignee on hybrid/consolidator labels (UPS SurePost, USPS via a consolidator): under SHIP TO such
 labels print the induction post office, so a DELIVER TO block outranks a SHIP TO block."""
+
+INDUCTION_LINE = re.compile(r"POSTMASTER|POSTOFFICE(?!BOX)|USPS(?:DDU|SCF|NDC|PDC|P&DC|FACILITY)")
+"""A line naming a post office, matched on its letters without spaces (`US POST OFFICE`, `USPOSTOFFICE`):
+consolidator labels print the induction post office (POSTMASTER, US POST OFFICE, a USPS facility) under
+SHIP TO. Such a block is where the carrier hands the parcel to USPS, never the final consignee. A PO box
+(`POST OFFICE BOX 12`) is a delivery address and does not count."""
+
+HYBRID_LABEL = re.compile(
+    r"SUREPOST|MAILINNOVATIONS|SMARTPOST|GROUNDECONOMY|PARCELSELECT|USPSDELIVERTO|DELIVERTO|POSTMASTER"
+)
+"""Words of a consolidator/hybrid label (matched without spaces): the carrier hands the parcel to USPS, and the
+block under SHIP TO may be the induction post office rather than the consumer."""
 
 RECIPIENT_ANCHORS = ("final", "recipient")
 """`Address.anchor` values that surely introduce the recipient (final consignee first)."""
@@ -105,10 +118,12 @@ class Address:
     city: str | None = None
     state: str | None = None
     zip: str | None = None
-    anchor: str = ""  # "final" (DELIVER TO) | "recipient" (SHIP TO / TO) | "sender" | "": the opening keyword
+    anchor: str = ""  # "final" (DELIVER TO) | "recipient" (SHIP TO / TO) | "": the opening keyword
     lines: list[str] = field(default_factory=list)  # the block's rows as read
     confidence: float = 1.0  # median OCR confidence of the block's rows: how far its fields can be trusted
     field_confidence: dict[str, float] = field(default_factory=dict)  # name/street/city row's own confidence
+    street_readings: list[str] = field(default_factory=list)  # other readings of `street` (glued ordinal)
+    zip_elsewhere: list[str] = field(default_factory=list)  # ZIPs printed alone on a row (a routing ZIP line)
 
 
 _ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
@@ -171,10 +186,11 @@ def _split_zip(t: str) -> tuple[str, str] | None:
 @dataclass(slots=True)
 class _RowInfo:
     row: Row
-    anchor: str  # recipient | sender | ""
+    anchor: str  # final | recipient | sender | induction | ""
     rest: str  # text after the anchor word(s)
     city: CityLine | None
     noise: bool
+    induction: bool = False  # names a post office (POSTMASTER, US POST OFFICE)
 
 
 def _describe(row: Row) -> _RowInfo:
@@ -195,7 +211,27 @@ def _describe(row: Row) -> _RowInfo:
     ) and not _starts_with_house_number(rest)
     noise = noise or (digits >= 8 and digits >= 0.6 * len(rest.replace(" ", "")))
     noise = noise or ENDORSEMENT_LINE.match(rest) is not None
-    return _RowInfo(row, anchor, rest, _parse_city(rest), noise)
+    induction = ("POST" in lettered or "USPS" in lettered) and _induction(lettered)
+    if induction and not anchor:
+        anchor = "induction"  # opens (ends, growing upward) the post office's block like an anchor word
+    return _RowInfo(row, anchor, rest, _parse_city(rest), noise, induction)
+
+
+def is_induction_line(text: str) -> bool:
+    """`POSTMASTER`, `US POST OFFICE`, `USPS DDU …` (OCR digits read back as letters): see `INDUCTION_LINE`."""
+    return _induction(fix_letters(clean(text)))
+
+
+def _induction(lettered: str) -> bool:
+    return INDUCTION_LINE.search(_NOT_LETTER.sub("", lettered)) is not None
+
+
+_NOT_LETTER = re.compile(r"[^A-Z&]")
+
+
+def is_hybrid_label(page_text: str) -> bool:
+    """Whether the page shows a consolidator/hybrid label's words (see `HYBRID_LABEL`)."""
+    return HYBRID_LABEL.search(re.sub(r"[^A-Z]", "", fix_letters(clean(page_text)))) is not None
 
 
 def _grow_block(infos: list[_RowInfo], k: int) -> tuple[list[_RowInfo], str]:
@@ -240,11 +276,28 @@ def _anchor_beside(infos: list[_RowInfo], block: list[_RowInfo]) -> str:
     return ""
 
 
-def find_recipient(rows: Sequence[Row]) -> Address | None:
+_ZIP_ROW = re.compile(r"\d{5}(?:-\d{4})?")
+
+
+def find_recipient(rows: Sequence[Row], *, hybrid: bool = False) -> Address | None:
+    """`_find_recipient`, with the ZIPs the label prints alone on a row outside the block (FedEx prints the
+    destination ZIP large in its routing area): a second reading of the ZIP."""
+    address = _find_recipient(rows, hybrid=hybrid)
+    if address is not None:
+        own = set(address.lines)
+        address.zip_elsewhere = [
+            clean(r.text)[:5] for r in rows if r.text not in own and _ZIP_ROW.fullmatch(clean(r.text))
+        ]
+    return address
+
+
+def _find_recipient(rows: Sequence[Row], *, hybrid: bool = False) -> Address | None:
     """The recipient address on the label, parsed and normalised; None when no address block is found.
 
-    A block introduced by a sender word is never the recipient. When no complete block carries a recipient
-    word but the page has one (the recipient's CITY line was misread), the rows under that word are used.
+    A block introduced by a sender word, or naming a post office (the induction point of a consolidator
+    label), is never the recipient. When no complete block carries a recipient word but the page has one (the
+    recipient's CITY line was misread), the rows under that word are used. On a `hybrid` (consolidator) label
+    SHIP TO may introduce the induction post office, so only DELIVER TO earns the keyword bonus.
     """
     if not rows:
         return None
@@ -261,15 +314,17 @@ def find_recipient(rows: Sequence[Row]) -> Address | None:
             and _starts_with_house_number(info.rest)
         ):
             blocks.append(_grow_block(infos, k))
+    # A block naming a post office is the induction point, whatever keyword opened it (`SHIP TO: POSTMASTER`).
+    blocks = [(b, "induction" if any(i.induction for i in b) else a) for b, a in blocks]
     blocks.sort(key=lambda b: b[0][-1].row.yc)
     best: tuple[list[_RowInfo], str] | None = None
     best_score = -math.inf
     for order, (block, anchor) in enumerate(blocks):
-        if anchor == "sender":
+        if anchor in ("sender", "induction"):
             continue
         size = sum(i.row.height for i in block) / len(block) / page_h
         score = SIZE_WEIGHT * (size - 1.0) + 0.3 * order / max(len(blocks) - 1, 1) + 0.1 * len(block)
-        score += RECIPIENT_BONUS if anchor in RECIPIENT_ANCHORS else 0.0
+        score += RECIPIENT_BONUS if anchor == "final" or (anchor == "recipient" and not hybrid) else 0.0
         score += FINAL_BONUS if anchor == "final" else 0.0
         score += CITY_ROW_BONUS if block[-1].city is not None else 0.0
         if score > best_score:
@@ -335,7 +390,7 @@ def _rows_under_anchor(infos: list[_RowInfo]) -> Address | None:
             bottom, h = r.bottom, r.height
             if nxt.city is not None:
                 break
-        if not block:
+        if not block or any(i.induction for i in block):
             continue
         lines = [i.rest for i in block]
         city = block[-1].city
@@ -436,6 +491,7 @@ def parse_block(lines: Sequence[str]) -> Address:
         extra_units = [ln for ln in kept[street_at + 1 :] if _is_unit_line(ln)]
         units = " ".join(u for u in (normalize_unit(unit), *map(normalize_unit, extra_units)) if u)
         address.street = normalize_street(street) or None
+        address.street_readings = street_readings(street)[1:]
         address.unit = units or None
         people = kept[:street_at]
         # A second delivery line above the street ("BLDG 4", "STE 200") is a unit, not a company.

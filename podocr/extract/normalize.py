@@ -155,18 +155,72 @@ def normalize_zip(text: object) -> str | None:
     return None
 
 
-def _split_house_number(tokens: list[str]) -> list[str]:
-    """`123MAIN` → `123 MAIN` (OCR dropped the space); ordinals such as `42ND` stay whole."""
+def ordinal_suffix(number: str) -> str:
+    """The English ordinal suffix of a street number: 1ST 2ND 3RD 4TH … 11TH 12TH 13TH … 21ST 22ND."""
+    n = int(number)
+    if n % 100 in (11, 12, 13):
+        return "TH"
+    return {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
+
+
+def ordinal_splits(token: str) -> list[tuple[str, str]]:
+    """A house number glued to an ordinal street name, split every way the ordinal stays well-formed:
+    `84407TH` → [(`8440`, `7TH`), (`84`, `407TH`), (`8`, `4407TH`)], the shortest street number first
+    (street numbers are short, house numbers long). The suffix must be the one the number takes (`2TH` is
+    not an ordinal), and neither part may start with 0; no split → []."""
+    m = re.fullmatch(r"(\d{2,})(ST|ND|RD|TH)", token)
+    if m is None:
+        return []
+    digits, suffix = m.groups()
+    out = []
+    for k in range(len(digits) - 1, 0, -1):
+        house, street = digits[:k], digits[k:]
+        if house[0] != "0" and street[0] != "0" and ordinal_suffix(street) == suffix:
+            out.append((house, street + suffix))
+    return out
+
+
+def _glued_ordinal(tokens: list[str]) -> bool:
+    """The line starts with an ordinal followed only by a street suffix or directional (`84407TH AVE`): with
+    no house number left, OCR must have dropped the space between the house number and the ordinal."""
+    cut = next((i for i, t in enumerate(tokens) if i >= 2 and t in UNIT_DESIGNATORS), len(tokens))
+    rest = [t for t in tokens[1:cut] if t not in DIRECTIONALS]
+    return (
+        bool(ordinal_splits(tokens[0]))
+        and len(rest) <= 1
+        and all(t in STREET_SUFFIXES or t in STREET_SUFFIXES.values() for t in rest)
+    )
+
+
+def _split_house_number(tokens: list[str], split: int = 0) -> list[str]:
+    """`123MAIN` → `123 MAIN` (OCR dropped the space); ordinals such as `42ND` stay whole, except before
+    nothing but a suffix (`84407TH AVE` → `8440 7TH AVE`, the `split`-th of `ordinal_splits`)."""
     if tokens:
         m = re.fullmatch(r"(\d+)([A-Z]{2,})", tokens[0])
         if m and not re.fullmatch(r"(ST|ND|RD|TH)", m.group(2)):
             return [m.group(1), m.group(2), *tokens[1:]]
+        if m and _glued_ordinal(tokens):
+            splits = ordinal_splits(tokens[0])
+            return [*splits[min(split, len(splits) - 1)], *tokens[1:]]
     return tokens
 
 
-def normalize_street(text: str | None) -> str:
-    """USPS form of a delivery line: `123 North Main Street, Apt. 4` → `123 N MAIN ST APT 4`."""
-    tokens = _split_house_number(clean(text).split())
+def street_readings(text: str | None) -> list[str]:
+    """Every plausible USPS form of a delivery line, `normalize_street(text)` first: more than one only when
+    a house number is glued to an ordinal street name, which can split several ways (`84407TH AVE`)."""
+    first = normalize_street(text)
+    tokens = clean(text).split()
+    if not tokens or not _glued_ordinal(tokens):
+        return [first] if first else []
+    n = len(ordinal_splits(tokens[0]))
+    return [first, *(normalize_street(text, split=k) for k in range(1, n))]
+
+
+def normalize_street(text: str | None, *, split: int = 0) -> str:
+    """USPS form of a delivery line: `123 North Main Street, Apt. 4` → `123 N MAIN ST APT 4`.
+
+    `split` picks another reading of a house number glued to an ordinal (see `street_readings`)."""
+    tokens = _split_house_number(clean(text).split(), split)
     if not tokens:
         return ""
     if re.fullmatch(r"[\dOIDLSBZQG]+", tokens[0]) and 2 * sum(c.isdigit() for c in tokens[0]) >= len(

@@ -5,7 +5,8 @@ Every comparison runs on normalised forms (see `normalize.py`), so "123 Main Str
 number anywhere on the label (hybrid labels carry two) means the right parcel, a different validated number the
 wrong one (`mismatch_kind` `other_parcel`). The right parcel can still be at the wrong address — the customer
 corrected it after printing, a misprint, a relabel — so on the same parcel one confident read of a delivery-point
-field (house number, street, city, ZIP) that contradicts the manifest is `address_differs`. A name alone that
+field (house number, street, city, ZIP) that contradicts the manifest, in a block recognisably the manifest's
+delivery, is `address_differs`; a block unlike it everywhere is another one (old label, post office) read instead. A name alone that
 differs is `recipient_differs`: reported, a mismatch only when configured. Without tracking evidence the weighted
 address score decides. Reads below the evidence confidence never count against the expectation.
 """
@@ -15,12 +16,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from rapidfuzz import fuzz
 
-from podocr.extract.address import RECIPIENT_ANCHORS, Address
+from podocr.extract.address import Address
 from podocr.extract.normalize import (
     compact,
     normalize_name,
@@ -38,9 +39,6 @@ MATCH_THRESHOLD = 0.75
 """`address_match_score` at or above which the address matches. A wrong ZIP alone (weight 0.30) or a wrong
 street alone drops a perfect score to 0.70, under the line (then `MISMATCH_MIN_FIELDS` decides between
 mismatch and unreadable); one OCR slip in a name or city does not."""
-
-CLEAR_MISMATCH_THRESHOLD = 0.45
-"""Below this the address clearly differs, enough to overrule an equal tracking number (relabelled parcel)."""
 
 MIN_COMPARABLE_WEIGHT = 0.40
 """Address fields read on both sides must carry at least this weight (e.g. ZIP + city) to judge the address
@@ -90,7 +88,14 @@ DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
 
 UNSURE_BLOCK_MIN_AGREEING = 2
 """A block without a recipient keyword may be the sender's (a local sender shares city, state, even ZIP): its
-fields count against the manifest only when at least this many name/delivery fields agree with it."""
+fields count against the manifest only when at least this many name/delivery fields agree with it. On a hybrid
+label a SHIP TO block is no surer (it may be the induction post office)."""
+
+SURE_BLOCK_MIN_AGREEING = 1
+"""Even a block opened by a recipient keyword must be recognisably the manifest's delivery — its name agrees,
+or at least this many delivery fields agree and no more differ — before one field of it may contradict the
+manifest: a block that differs in the name and every delivery field is another block (an old label, a
+sticker, a post office) read in place of the recipient's, so it is no evidence about the address."""
 
 KINDS = ("other_parcel", "address_differs", "recipient_differs")
 """`mismatch_kind` values."""
@@ -172,6 +177,20 @@ def street_similarity(expected: str, street: str | None, unit: str | None) -> fl
     return sim
 
 
+def pick_street_reading(address: Address | None, expected: Expected | None) -> Address | None:
+    """The reading of a glued house number + ordinal (`84407TH AVE`) that agrees best with the manifest's
+    street: the split is OCR's doing, so the manifest may decide where the space was. Without one (or when no
+    reading is closer) the default split stays."""
+    if address is None or not address.street_readings or expected is None or not expected.street:
+        return address
+    readings = [address.street or "", *address.street_readings]
+    best = max(readings, key=lambda s: street_similarity(expected.street or "", s, address.unit))
+    if best == address.street:
+        return address
+    others = [s for s in readings if s != best]
+    return replace(address, street=best, street_readings=others)
+
+
 def compare_fields(address: Address | None, expected: Expected) -> dict[str, float]:
     """Similarity in [0, 1] of every address field present on both sides."""
     scores: dict[str, float] = {}
@@ -206,11 +225,13 @@ def verify(
     tracking_confidence: float = 1.0,
     label_numbers: Sequence[TrackingMatch] = (),
     recipient_differs_mismatch: bool = False,
+    hybrid: bool = False,
 ) -> Verdict:
     """The decision, its kind and reason. `readable=False` (no label text at all) short-cuts to `unreadable`.
 
     `tracking` is the label's primary number and `tracking_confidence` its evidence confidence (OCR's, or 1.0
     when decoded from a barcode); `label_numbers` every number on the label, any of which may equal the manifest's.
+    `hybrid`: a consolidator label, whose SHIP TO block may be the induction post office rather than the consumer.
     Reads below `MIN_EVIDENCE_CONFIDENCE` can confirm the expectation but never contradict it.
     """
     if expected is None or expected.empty:
@@ -245,7 +266,7 @@ def verify(
         decision = "unreadable"
         reasons.insert(0, "no label text")
     elif tracking_evidence == "same":
-        decision, kind = _same_parcel(address, scores, agreement, score, judgeable, reasons)
+        decision, kind = _same_parcel(address, agreement, reasons, hybrid)
         if kind == "recipient_differs" and recipient_differs_mismatch:
             decision = "mismatch"
     elif tracking_evidence == "different":
@@ -269,26 +290,33 @@ def verify(
 
 
 def _same_parcel(
-    address: Address | None,
-    scores: dict[str, float],
-    agreement: dict[str, str],
-    score: float | None,
-    judgeable: bool,
-    reasons: list[str],
+    address: Address | None, agreement: dict[str, str], reasons: list[str], hybrid: bool
 ) -> tuple[str, str | None]:
-    """The right parcel: is it addressed as the manifest says? (decision, mismatch_kind)."""
-    # Only a block opened by DELIVER TO / SHIP TO / TO is surely the recipient's; any other could be the sender's,
-    # read because OCR lost the recipient's lines. Such a block must show some agreement before one of its
-    # fields may contradict the manifest.
-    sure = address is not None and address.anchor in RECIPIENT_ANCHORS
+    """The right parcel: is it addressed as the manifest says? (decision, mismatch_kind).
+
+    `address_differs` needs a block that is recognisably the manifest's delivery with one confident field
+    contradicting it. A block that is not (the name and the delivery fields differ) was read in place of the
+    recipient's — another label, a sticker, the post office — and says nothing about the address: the
+    recipient is unread, and the equal tracking number decides.
+    """
+    # Only a block opened by DELIVER TO / SHIP TO / TO is surely the recipient's (on a hybrid label only DELIVER
+    # TO); any other could be the sender's, read because OCR lost the recipient's lines.
+    sure = address is not None and (
+        address.anchor == "final" or (address.anchor == "recipient" and not hybrid)
+    )
+    need = SURE_BLOCK_MIN_AGREEING if sure else UNSURE_BLOCK_MIN_AGREEING
     differs = [k for k in DELIVERY_FIELDS if agreement.get(k) == "differs"]
-    agrees = [k for k in ("name", *DELIVERY_FIELDS) if agreement.get(k) == "agrees"]
-    if differs and (sure or len(agrees) >= UNSURE_BLOCK_MIN_AGREEING):
+    agreeing = [k for k in DELIVERY_FIELDS if agreement.get(k) == "agrees"]
+    name_agrees = agreement.get("name") == "agrees"
+    support = len(agreeing) + name_agrees
+    if differs and support >= need and (name_agrees or len(agreeing) >= len(differs)):
         reasons.append("delivery point differs: " + ", ".join(differs))
         return "mismatch", "address_differs"
-    if sure and judgeable and score is not None and score < CLEAR_MISMATCH_THRESHOLD:
-        return "mismatch", "address_differs"
-    if agreement.get("name") == "differs" and (sure or len(agrees) >= UNSURE_BLOCK_MIN_AGREEING):
+    if differs:
+        reasons.append("the block read is not recognisably the manifest's delivery (another label, sticker or "
+                       "post office): no evidence about the address")  # fmt: skip
+        return "match", None
+    if agreement.get("name") == "differs" and (sure or len(agreeing) >= need):
         return "match", "recipient_differs"
     return "match", None
 
@@ -324,6 +352,11 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
     for key in ("city", "state", "zip", "name"):
         if key in scores:
             judge(key, scores[key], "name" if key == "name" else "zip" if key == "zip" else "city")
+    exp_zip = (normalize_zip(expected.zip) or "")[:5]
+    if out.get("zip") == "differs" and exp_zip in address.zip_elsewhere:
+        out["zip"] = (
+            "unsure"  # the label prints the manifest's ZIP on another row: a misread, not a contradiction
+        )
     return out
 
 

@@ -13,19 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podocr.synth.render import LABEL_FIELDS
+
 LABELS = "labels.jsonl"
 MANIFEST = "manifest.csv"
-FIELDS = (
-    "tracking_number",
-    "tracking_number_2",
-    "recipient_name",
-    "recipient_company",
-    "street",
-    "unit",
-    "city",
-    "state",
-    "zip",
-)
+FIELDS = LABEL_FIELDS
 
 
 class EvalError(ValueError):

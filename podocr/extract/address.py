@@ -4,6 +4,9 @@ A label carries two addresses. The recipient's is introduced by SHIP TO / TO / D
 sits below (or right of) the sender's FROM / SHIP FROM / RETURN block. Every address block ends with a
 "CITY ST 12345" row, so blocks are grown upward from each such row through the rows stacked above it in the
 same column, and the best block wins on anchor words, type size and position.
+
+Longer than our usual module on purpose: block finding, keyword ranking (DELIVER TO over SHIP TO, induction
+blocks) and parsing interlock; they are kept in one file so the ranking can be read as one rule set.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ OCR confuses letters and digits (O/0, I/1, S/5, B/8, Z/2, ...). A letter where t
 allows both (the UPS shipper/service characters) a confusion is a real ambiguity, so we search substitutions
 and accept one only when it is the *single* edit, at the smallest edit count, that makes the check digit pass.
 Every mapped or searched substitution counts toward `MAX_REPAIRS`.
+
+Longer than our usual module on purpose: every carrier's format, check digit and repair rule sits in one table
+and one search, so a new carrier is one place to change.
 """
 
 from __future__ import annotations

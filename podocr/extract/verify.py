@@ -9,6 +9,9 @@ field (house number, street, city, ZIP) that contradicts the manifest, in a bloc
 delivery, is `address_differs`; a block unlike it everywhere is another one (old label, post office) read instead. A name alone that
 differs is `recipient_differs`: reported, a mismatch only when configured. Without tracking evidence the weighted
 address score decides. Reads below the evidence confidence never count against the expectation.
+
+Longer than our usual module on purpose: the verdict, its kinds and the per-field evidence rules are one
+decision, and reading them together is how a false alarm gets traced.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Four layouts (UPS-, FedEx-, USPS- and Amazon-like) share one small canvas: text lines in millimetres,
 rules, boxes, 1D bars and 2D-code-like squares. Each text line's polygon is recorded in label millimetres
 so the compositor can push it through the same warps as the pixels.
+
+Longer than our usual module on purpose: the carrier layouts are data-like drawing code that share one canvas
+and its helpers; one file keeps the layouts comparable side by side.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Composition order, back to front: floor (perspective texture), the parcel's contact shadow, the box's
 visible sides, the parcel top (bent), the label (bent with it); then photometry and JPEG. Every text
 polygon is mapped with the same camera and bend as the pixels.
+
+Longer than our usual module on purpose: the composition is one back-to-front sequence whose steps share the
+scene's geometry; split up, each piece would need the whole scene passed around.
 """
 
 from __future__ import annotations
@@ -382,7 +385,7 @@ def _measured_rotation(h_top: np.ndarray, bend: Bend, lay: Layout) -> float:
     return round((deg + 180.0) % 360.0 - 180.0, 2)
 
 
-_NO_FIELDS = (
+LABEL_FIELDS = (  # the label's ground-truth fields in labels.jsonl (podocr.eval reads the same)
     "tracking_number",
     "tracking_number_2",
     "recipient_name",
@@ -448,7 +451,7 @@ def _record(
         "carrier": scene.carrier,
         "condition": condition,
         "lines": label.lines if label else [],
-        "fields": label.fields if label else dict.fromkeys(_NO_FIELDS),
+        "fields": label.fields if label else dict.fromkeys(LABEL_FIELDS),
         "label_poly": _r2(label.poly) if label else None,
         "expected_matches": scene.expected_verification != "mismatch",
         "mismatch_kind": scene.mismatch_kind,

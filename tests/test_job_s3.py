@@ -175,7 +175,8 @@ def test_partition_failure_is_exit_3_then_resume_redoes_only_the_missing(
     assert success["attempts"][-1]["partitions"] == todo
     # the reused parts are the very objects staged by the first attempt (S3 copy keeps the ETag of the bytes)
     folder = f"{s3_day['bucket']}/out/ocr_results/date={DATE}"
-    assert {p: fs.info(f"{folder}/{sink.part_name(p)}")["ETag"] for p in done_before} == etags
+    run_id = success["run_id"]
+    assert {p: fs.info(f"{folder}/{sink.part_name(p, run_id)}")["ETag"] for p in done_before} == etags
     assert_exactly_once(s3_day)
 
 

@@ -83,6 +83,26 @@ class PeakRss:
         }
 
 
+def cpu_seconds(moto_pid: int) -> tuple[float, float]:
+    """(CPU seconds of the job: this driver process, which hosts the scheduler, and every worker process under
+    it; CPU seconds of the moto S3 server, which real S3 would not charge to the job). Wall time on a shared box
+    says little; CPU time is what the orchestration costs whatever else runs. A worker restarted mid-run takes
+    its CPU time with it, so restarts (reported) make this an underestimate."""
+    me = psutil.Process()
+    job = moto = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used = t.user + t.system
+        if proc.pid == moto_pid:
+            moto += used
+        else:
+            job += used
+    return job, moto
+
+
 def write_inputs(root: Path, rows: int) -> None:
     import cv2
     import numpy as np
@@ -139,14 +159,14 @@ def moto_server() -> Any:
         except OSError:
             time.sleep(0.1)
     try:
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def run_size(
-    rows: int, workers: int, partition_size: int, client: Any, endpoint: str, tmp: Path
+    rows: int, workers: int, partition_size: int, client: Any, endpoint: str, moto_pid: int, tmp: Path
 ) -> dict[str, Any]:
     import fsspec
 
@@ -184,6 +204,7 @@ def run_size(
     out: dict[str, Any] = {"rows": rows, "workers": workers, "partition_size": partition_size}
     phases: dict[str, Any] = {}
     t_all = time.perf_counter()
+    cpu0 = cpu_seconds(moto_pid)
     with rss.phase(phases, "read_validate_parquet"):
         manifest_io.read_manifest(str(root / "manifest.parquet"), cfg.io)
     t0 = time.perf_counter()
@@ -227,6 +248,8 @@ def run_size(
         write_report(cfg.job.output, DATE, cfg.io, None, str(root))
     rss.stop.set()
     total = time.perf_counter() - t_all
+    cpu1 = cpu_seconds(moto_pid)
+    job_cpu, moto_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
     assert success["rows"] == rows and success["counts"]["status"].get("ok") == rows, success["counts"]
     cores = workers  # one thread per worker process
     per_photo = total * cores / rows
@@ -237,6 +260,10 @@ def run_size(
         driver_peak_rss_mib=max(p["peak_rss_mib"] for p in phases.values()),
         core_s_per_photo=round(per_photo, 5),
         share_of_cpu_ocr=round(per_photo / CPU_OCR_S_PER_PHOTO, 4),
+        job_cpu_s=round(job_cpu, 1),
+        moto_cpu_s=round(moto_cpu, 1),
+        job_cpu_ms_per_photo=round(job_cpu / rows * 1000, 3),
+        job_cpu_share_of_cpu_ocr=round(job_cpu / rows / CPU_OCR_S_PER_PHOTO, 4),
         restarts=processed.cluster.get("restarts"),
     )
     return out
@@ -256,7 +283,7 @@ def main() -> None:
     results = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        moto_server() as endpoint,
+        moto_server() as (endpoint, moto_pid),
         LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as lc,
@@ -264,7 +291,7 @@ def main() -> None:
     ):
         client.run(sys.path.insert, 0, str(Path(__file__).resolve().parent))
         for rows in args.rows:
-            result = run_size(rows, args.workers, args.partition_size, client, endpoint, Path(tmp))
+            result = run_size(rows, args.workers, args.partition_size, client, endpoint, moto_pid, Path(tmp))
             print(json.dumps(result), flush=True)
             results.append(result)
     if args.json:

@@ -155,6 +155,10 @@ def test_demo_runs_on_a_local_cluster_and_reuses_its_photos(tmp_path: Path) -> N
         and success["cluster"]["n_workers"] == 2
     )
     assert len(success["model"]["workers"]) == 2  # models were loaded in both worker processes
+    # each worker's peak memory comes back with its partitions: a worker process with its models loaded
+    peak, limit = success["cluster"]["worker_peak_rss_mib"], success["cluster"]["memory_limit_bytes"]
+    assert 100 < peak < limit / 2**20, success["cluster"]
+    assert f"peak {peak} MiB of {limit // 2**20} MiB per worker" in result.output
     again = CliRunner().invoke(main, [*args, "--scheduler", "synchronous"], catch_exceptions=False)
     assert again.exit_code == 0 and "reusing 4 synthetic photos" in again.output
 

@@ -35,6 +35,7 @@ def format_summary(success: dict[str, Any]) -> str:
         lines.append(
             f"  cluster       {cluster.get('kind')}: {cluster.get('n_workers')} worker(s) × "
             f"{cluster.get('threads_per_worker')} thread(s), {cluster.get('intra_op_threads')} ORT thread(s) each"
+            + _memory(cluster)
         )
     if sizing := success.get("sizing"):
         lines.append(
@@ -46,6 +47,17 @@ def format_summary(success: dict[str, Any]) -> str:
     lines.append(f"  models        {model.get('set')} on {model.get('provider')}")
     lines.append(f"  output        {success.get('output')}/ (part-*.parquet, _SUCCESS)")
     return "\n".join(lines)
+
+
+def _memory(cluster: dict[str, Any]) -> str:
+    """ ", peak 1430 MiB of 9216 MiB per worker, 1 restart (lost)" — what to check before raising a limit."""
+    parts = []
+    if peak := cluster.get("worker_peak_rss_mib"):
+        limit = cluster.get("memory_limit_bytes")
+        parts.append(f"peak {peak} MiB" + (f" of {limit // 2**20} MiB" if limit else "") + " per worker")
+    if restarts := cluster.get("restarts"):
+        parts.append(", ".join(f"{n} restart(s) ({why})" for why, n in sorted(restarts.items())))
+    return "".join(f", {p}" for p in parts)
 
 
 def _counts(values: dict[str, int]) -> str:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import socket
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,6 +97,7 @@ def process_rows(index: int, rows: list[dict[str, Any]], ctx: JobContext) -> dic
             "seconds": time.perf_counter() - started,
             "worker": worker_name(),
             "worker_address": dask_worker_address(),
+            "peak_rss_mib": peak_rss_mib(),
         }
         log.info("partition done: %(rows)d rows (%(ok)d ok, %(error)d error) in %(seconds).1fs", summary)
     return summary
@@ -118,6 +121,13 @@ def provider_of(info: Mapping[str, Any]) -> str | None:
     providers = info.get("providers") or {}
     names = sorted({str(v) for v in providers.values()}) if isinstance(providers, Mapping) else []
     return ",".join(names) or info.get("provider")
+
+
+def peak_rss_mib() -> int:
+    """This process's peak resident memory so far (models, caches and the largest partition it has run): what
+    `job.memory_limit` must leave room for."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return int(peak / 2**20 if sys.platform == "darwin" else peak / 2**10)
 
 
 def worker_name() -> str:

@@ -57,7 +57,13 @@ def process(ctx: JobContext, todo: list[int], bounds: list[tuple[int, int]], ech
         t_done = time.perf_counter()
         return Processed(
             outcome,
-            {**cluster.describe(), "restarts": dict(outcome.restarts)},
+            {
+                **cluster.describe(),
+                "restarts": dict(outcome.restarts),
+                "worker_peak_rss_mib": max(
+                    (int(s.get("peak_rss_mib") or 0) for s in outcome.done.values()), default=None
+                ),
+            },
             _model_info(infos),
             {
                 "cluster_start_s": round(t_warm - t0, 3),

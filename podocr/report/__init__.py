@@ -43,7 +43,7 @@ def build_report(
     """
     from podocr.report.data import committed_days, connect
     from podocr.report.render import page
-    from podocr.report.summary import mismatches, summarise, worst_photos
+    from podocr.report.summary import load_day, mismatches, summarise, worst_photos
     from podocr.report.thumbs import fetch_thumbnails, image_store, images_root_of, resolved
 
     check_date(date)
@@ -51,11 +51,12 @@ def build_report(
     con = connect(output_uri, io_cfg, dates=[date])
     try:
         (day,) = committed_days(output_uri, io_cfg, [date])
-        summary = summarise(con, date, day.success)
-        gallery = worst_photos(con, date, gallery_size)
+        table = load_day(con, date)
+        summary = summarise(con, table, date, day.success)
+        gallery = worst_photos(con, table, date, gallery_size)
         store = image_store(io_cfg, images_root_of(day.success, images_root))
         thumbs = fetch_thumbnails([g.row for g in gallery], io_cfg, store)
-        header, rows = mismatches(con, date)
+        header, rows = mismatches(con, table)
         at = header.index("image_uri")
         rows = [(*r[:at], resolved(store, r[at]), *r[at + 1 :]) for r in rows]
         return page(summary, gallery, thumbs, (header, rows))

@@ -1,7 +1,9 @@
 """What the report says about one day, computed in DuckDB over the `results` view (see data.py).
 
-Everything is aggregated in SQL so a day of a million photos costs one scan per section, not a DataFrame
-of every line; only the handful of gallery rows come back whole.
+`load_day` reads the day's parts once into a DuckDB table of the columns the report needs (each line's text
+reduced to its confidence), and every section aggregates that table: over S3 the parts are fetched once, not
+once per section, and a part replaced by a later run cannot pull the floor from under a half-built report.
+Only the handful of gallery rows come back whole, their lines read from the view by delivery id.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ REASON_KIND = (
 )
 NO_TRACKING = "none found"
 GALLERY_ROW_COLUMNS = (
-    "delivery_id, image_uri, status, error_code, error_message, width, height, lines, n_lines, mean_confidence, "
+    "delivery_id, image_uri, status, error_code, error_message, width, height, n_lines, mean_confidence, "
     "tracking_number, carrier, tracking_valid, tracking_repaired, verification, verification_reason, "
     "address_match_score, expected_tracking, expected_zip, zip, recipient_name, street, city, state"
 )
+DAY_TABLE = "report_day"
+# Every column any section reads, besides the gallery's (the whole `lines` column never enters the table).
+_SUMMARY_COLUMNS = ("run_id", "model_set", "provider", "worker", "processed_at", *TIMINGS)
 
 
 @dataclass
@@ -124,9 +129,22 @@ def _hist(con: duckdb.DuckDBPyConnection, expr: str, source: str) -> list[int]:
     return counts
 
 
-def summarise(con: duckdb.DuckDBPyConnection, date: str, success: dict[str, Any] | None = None) -> DaySummary:
-    """All the report's numbers for `date` from the `results` view."""
-    day = f"(SELECT * FROM {VIEW} WHERE date = DATE '{date}')"
+def load_day(con: duckdb.DuckDBPyConnection, date: str) -> str:
+    """Read `date`'s rows once into the table the report's sections aggregate; returns the table's name."""
+    gallery = [c.strip() for c in GALLERY_ROW_COLUMNS.split(",")]
+    columns = ", ".join(dict.fromkeys([*gallery, *_SUMMARY_COLUMNS]))
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {DAY_TABLE} AS SELECT {columns}, "
+        f"list_transform(lines, lambda ln: ln.confidence) AS line_confidences "
+        f"FROM {VIEW} WHERE date = DATE '{date}'"
+    )
+    return DAY_TABLE
+
+
+def summarise(
+    con: duckdb.DuckDBPyConnection, day: str, date: str, success: dict[str, Any] | None = None
+) -> DaySummary:
+    """All the report's numbers for `date` from `day`, its table made by `load_day`."""
     total, run_ids, model_sets, providers, workers, first_epoch, last_epoch = _one(
         con,
         f"SELECT count(*), list_sort(list(DISTINCT run_id)), list_sort(list(DISTINCT model_set)), "
@@ -155,7 +173,9 @@ def summarise(con: duckdb.DuckDBPyConnection, date: str, success: dict[str, Any]
         if tot is not None:
             stages.append(StageTime(col.removesuffix("_s"), float(tot), float(mean), float(p50), float(p95)))
 
-    lines_src = f"(SELECT unnest(lines, recursive := true) FROM {day} WHERE lines IS NOT NULL)"
+    lines_src = (
+        f"(SELECT unnest(line_confidences) AS confidence FROM {day} WHERE line_confidences IS NOT NULL)"
+    )
     mean_conf, n_lines = _one(
         con, f"SELECT avg(mean_confidence), coalesce(sum(n_lines), 0) FROM {day} WHERE status = 'ok'"
     )
@@ -229,12 +249,12 @@ class GalleryItem:
     row: dict[str, Any]
 
 
-def worst_photos(con: duckdb.DuckDBPyConnection, date: str, limit: int = 24) -> list[GalleryItem]:
+def worst_photos(con: duckdb.DuckDBPyConnection, day: str, date: str, limit: int = 24) -> list[GalleryItem]:
     """The photos an analyst should look at first: errors, mismatches, unreadable labels, then lowest confidence.
 
-    Each group is capped so one noisy category cannot crowd out the others; a photo appears once.
+    Each group is capped so one noisy category cannot crowd out the others; a photo appears once. Chosen from
+    `day` (a `load_day` table); their detected lines come from the `results` view in one query.
     """
-    day = f"(SELECT * FROM {VIEW} WHERE date = DATE '{date}')"
     groups = (
         ("error", "status = 'error'", "error_code, delivery_id", max(2, limit // 4)),
         (
@@ -269,17 +289,26 @@ def worst_photos(con: duckdb.DuckDBPyConnection, date: str, limit: int = 24) -> 
             seen.add(row["delivery_id"])
             items.append(GalleryItem(why, row))
             room -= 1
+    if items:
+        lines = dict(
+            con.execute(
+                f"SELECT delivery_id, lines FROM {VIEW} WHERE date = DATE '{date}' AND list_contains(?, delivery_id)",
+                [[item.row["delivery_id"] for item in items]],
+            ).fetchall()
+        )
+        for item in items:
+            item.row["lines"] = lines.get(item.row["delivery_id"])
     return items
 
 
 def mismatches(
-    con: duckdb.DuckDBPyConnection, date: str, limit: int = 50
+    con: duckdb.DuckDBPyConnection, day: str, limit: int = 50
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Header and rows of the mismatch table (expected vs read), worst match score first."""
     cur = con.execute(
         f"SELECT delivery_id, verification_reason AS reason, round(address_match_score::DOUBLE, 2) AS score, "
         f"expected_tracking, tracking_number AS read_tracking, expected_zip, zip AS read_zip, image_uri "
-        f"FROM {VIEW} WHERE date = DATE '{date}' AND verification = 'mismatch' "
+        f"FROM {day} WHERE verification = 'mismatch' "
         f"ORDER BY address_match_score NULLS FIRST, delivery_id LIMIT {int(limit)}"
     )
     return [d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()]

@@ -451,3 +451,7 @@ def synth_command(out: str, n: int, seed: int, date: str | None, workers: int, m
     click.echo(s.manifest_path)
     if s.dated_manifest_path:
         click.echo(s.dated_manifest_path)
+
+
+if __name__ == "__main__":  # `python -m podocr.cli ...` behaves like the `podocr` command
+    main()

@@ -384,14 +384,16 @@ def test_never_raises_on_weird_input(raw: list[tuple[str, float, list[tuple[floa
 
 
 def test_fast_on_a_typical_label_and_bounded_on_junk() -> None:
+    """A guard against pathological parsing (a regex that backtracks for ever on junk), not a benchmark: CPU
+    time of this process, so other load on a shared CI box does not count, with bounds ~20× the idle cost."""
     page = make_page(USPS_LABEL)
     extract_fields(page, EXPECTED)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for _ in range(50):
         extract_fields(page, EXPECTED)
-    per_page = (time.perf_counter() - t0) / 50
+    per_page = (time.process_time() - t0) / 50
     assert per_page < 0.02  # ~1 ms on an idle core; generous for a shared CI machine
     junk = make_page([("9" * 150 + " 1Z 0O0 " * 6, 0, i * 30, 20) for i in range(400)])
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     extract_fields(junk, EXPECTED)
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0

@@ -25,15 +25,15 @@ def assemble_pages(
     results = []
     for i, (photo, page_regions) in enumerate(zip(photos, pages, strict=True)):
         lines: list[TextLine] = []
+        rejected: list[TextLine] = []
         for r, res in page_regions:
             keep = [j for j, (t, c) in enumerate(res) if t.strip() and c >= drop_score]
+            kept = set(keep)
+            rejected += [_line(r, j, res[j]) for j in range(len(res)) if j not in kept]
             if not keep:
                 continue
             upright = to_upright(r, r.quads[keep])
-            for j in (keep[k] for k in reading_order(upright)):
-                text, conf = res[j]
-                quad = [(float(x), float(y)) for x, y in r.quads[j]]
-                lines.append(TextLine(text=text, confidence=conf, quad=quad))
+            lines += [_line(r, keep[k], res[keep[k]]) for k in reading_order(upright)]
         main = page_regions[0][0] if page_regions else None
         rois = [r.plan.box for r, _ in page_regions if r.plan.from_roi]
         results.append(
@@ -44,9 +44,15 @@ def assemble_pages(
                 timings=timings[i],
                 rotation=0 if main is None else main.rotation,
                 roi=union(rois),
+                rejected=rejected,
             )
         )
     return results
+
+
+def _line(region: Region, j: int, read: tuple[str, float]) -> TextLine:
+    quad = [(float(x), float(y)) for x, y in region.quads[j]]
+    return TextLine(text=read[0], confidence=read[1], quad=quad)
 
 
 def union(boxes: list[tuple[int, int, int, int]]) -> list[int] | None:

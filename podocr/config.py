@@ -95,6 +95,9 @@ class DetConfig:
     )
     deblur_sigma: float = 0.2  # ... deconvolved: Gaussian sigma undone, as a share of its small-line height
     deblur_max_lines: int = 5  # ... "read little": at most this many lines of ≥ 0.8 confidence (0 = off)
+    # a label whose detected lines put it at a scale this many times finer than the probe's is detected again
+    # at that scale (ocr/stages/zoom.py); 0 = off
+    zoom_gain: float = 0.0
 
 
 @dataclass
@@ -119,6 +122,8 @@ class RecConfig:
     recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
     recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off) ...
     recheck_digits_below: float = 0.99  # ... read below this confidence (above: only spacing changed)
+    upscale: str = "linear"  # filter enlarging crops smaller than the model height: linear | cubic | lanczos
+    crop_to_height: bool = False  # cut lines smaller than the model height straight at it (one resampling)
 
 
 @dataclass

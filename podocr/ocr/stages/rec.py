@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from podocr.ocr.shapes import ShapePolicy
 
 BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
+UPSCALE = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def upscale_filter(name: str) -> int:
+    """The OpenCV interpolation flag for `rec.upscale` (how crops smaller than the model height are enlarged)."""
+    if name not in UPSCALE:
+        raise ValueError(f"rec.upscale must be one of {', '.join(UPSCALE)}, not {name!r}")
+    return UPSCALE[name]
 
 
 def recognise_regions(
@@ -65,11 +73,16 @@ def _metadata_characters(model_path: Path) -> list[str]:
     return meta["character"].splitlines()
 
 
-def resize_to_height(crop: np.ndarray, height: int, max_width: int) -> np.ndarray:
-    """Resize keeping the aspect ratio (longer lines are squeezed to max_width); area filter when shrinking."""
+def resize_to_height(
+    crop: np.ndarray, height: int, max_width: int, upscale: int = cv2.INTER_LINEAR
+) -> np.ndarray:
+    """Resize keeping the aspect ratio (longer lines are squeezed to max_width); area filter when shrinking,
+    `upscale` when enlarging; a crop already at the size is returned as is."""
     h, w = crop.shape[:2]
     new_w = max(1, min(max_width, math.ceil(height * w / max(h, 1))))
-    interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+    if (h, w) == (height, new_w):
+        return crop
+    interp = cv2.INTER_AREA if h > height else upscale
     return cv2.resize(crop, (new_w, height), interpolation=interp)
 
 
@@ -103,6 +116,7 @@ class TextRecognizer:
     ) -> None:
         self.engine, self.cfg, self.charset, self.height = engine, cfg, charset, height
         self.shapes = shapes  # the GPU profile's closed shape set; None = rec.width_bucket buckets
+        self.upscale = upscale_filter(cfg.upscale)
 
     @property
     def quick(self) -> TextRecognizer:
@@ -110,7 +124,7 @@ class TextRecognizer:
         return self
 
     def prepare(self, crop: np.ndarray) -> np.ndarray:
-        return resize_to_height(crop, self.height, self.cfg.max_width)
+        return resize_to_height(crop, self.height, self.cfg.max_width, self.upscale)
 
     def recognize(
         self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None

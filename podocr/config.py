@@ -122,6 +122,8 @@ class RecConfig:
     recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
     recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off) ...
     recheck_digits_below: float = 0.99  # ... read below this confidence (above: only spacing changed)
+    small_px: float = 0.0  # ... and small print: lines whose crop is under this tall (px; 0 = off) ...
+    recheck_small_below: float = 0.0  # ... read below this confidence
     upscale: str = "linear"  # filter enlarging crops smaller than the model height: linear | cubic | lanczos
     crop_to_height: bool = False  # cut lines smaller than the model height straight at it (one resampling)
 

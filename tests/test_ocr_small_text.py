@@ -6,12 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from podocr.config import DetConfig
+from podocr.config import DetConfig, PodocrConfig
+from podocr.ocr.build import build_components
 from podocr.ocr.frames import det_step, region_image
 from podocr.ocr.geometry import quad_size
 from podocr.ocr.region import Region
 from podocr.ocr.stages.crop import crop_quad
-from podocr.ocr.stages.rec import resize_to_height, upscale_filter
+from podocr.ocr.stages.rec import CascadeRecognizer, resize_to_height, upscale_filter
 from podocr.ocr.stages.roi import ReadPlan
 from podocr.ocr.stages.zoom import adopt_zoomed, zoom_plan, zoomed_regions
 
@@ -107,3 +108,24 @@ def test_upscale_filter_names() -> None:
     assert upscale_filter("cubic") == cv2.INTER_CUBIC
     with pytest.raises(ValueError, match=r"rec\.upscale"):
         upscale_filter("bilinear")
+
+
+# ---- small print re-read by the strong recogniser -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cascade() -> CascadeRecognizer:
+    cfg = PodocrConfig.load(
+        overrides={"rec.small_px": "32", "rec.recheck_small_below": "1.01", "rec.recheck_below": "0.9"}
+    )
+    rec = build_components(cfg, 1).recognizer
+    assert isinstance(rec, CascadeRecognizer)
+    return rec
+
+
+@pytest.mark.parametrize(
+    ("conf", "height", "rechecked"),
+    [(0.95, 20.0, True), (0.999, 31.9, True), (0.95, 32.0, False), (0.95, 60.0, False), (0.5, 60.0, True)],
+)
+def test_small_lines_are_rechecked_below_their_own_threshold(
+    cascade: CascadeRecognizer, conf: float, height: float, rechecked: bool
+) -> None:
+    assert cascade.recheck("SHIP DATE", conf, height) is rechecked

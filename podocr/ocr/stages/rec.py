@@ -179,19 +179,25 @@ class CascadeRecognizer:
         recheck_below: float,
         recheck_digits: int = 0,
         recheck_digits_below: float = 1.0,
+        small_px: float = 0.0,
+        recheck_small_below: float = 0.0,
     ) -> None:
         self.fast, self.strong = fast, strong
         self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
         self.recheck_digits_below = recheck_digits_below
+        self.small_px, self.recheck_small_below = small_px, recheck_small_below
 
     @property
     def quick(self) -> TextRecognizer:
         return self.fast
 
-    def recheck(self, text: str, conf: float) -> bool:
-        """Unsure lines, and number-heavy lines (tracking numbers: a confident fast misread costs the most)."""
+    def recheck(self, text: str, conf: float, height: float = float("inf")) -> bool:
+        """Unsure lines, number-heavy lines (tracking numbers: a confident fast misread costs the most), and
+        small print (a crop under `small_px` tall: the tiny model misreads it most) below its own threshold."""
         digits = sum(ch.isdigit() for ch in text)
         if conf < self.recheck_below:
+            return True
+        if height < self.small_px and conf < self.recheck_small_below:
             return True
         return 0 < self.recheck_digits <= digits and conf < self.recheck_digits_below
 
@@ -200,7 +206,7 @@ class CascadeRecognizer:
     ) -> list[tuple[str, float]]:
         """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones."""
         out = self.fast.recognize(crops, known)
-        unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf)]
+        unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf, crops[i].shape[0])]
         if unsure:
             for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):
                 if res[1] >= out[i][1]:

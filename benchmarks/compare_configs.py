@@ -28,6 +28,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = all cores)")
     ap.add_argument("--config", action="append", required=True, help='space-separated "section.key=value"')
+    ap.add_argument(
+        "--results-dir",
+        default=None,
+        help="write each config's lines (with boxes) as K.jsonl here, for `podocr eval --results` (miss causes)",
+    )
     args = ap.parse_args(argv)
 
     import os
@@ -83,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
                 "miss_causes": report["miss_causes"],
             }
         )
+    if args.results_dir:
+        _write_results(args.results_dir, preds)
     print(f"{n} photos from {args.data}, {threads} threads")
     print(
         f"{'config':50} {'recall':>7} {'<12px':>7} {'track':>7} {'ZIP':>7} {'ph/s':>6} {'time×':>6}"
@@ -97,6 +104,21 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
             f"{r['time_ratio']:6.3f}  {st}; {rot}"
         )
     return rows
+
+
+def _write_results(folder: str, preds: Sequence[Sequence[Any]]) -> None:
+    """One results JSONL per configuration (0.jsonl, 1.jsonl, … in --config order), in `podocr eval`'s format."""
+    import json
+    from pathlib import Path
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for k, rows in enumerate(preds):
+        with (out / f"{k}.jsonl").open("w", encoding="utf-8") as fh:
+            for p in rows:
+                lines = [{"text": t, "quad": q} for t, q in zip(p.lines, p.quads or [], strict=True)]
+                rejected = [{"text": "", "quad": q} for q in p.rejected]
+                fh.write(json.dumps({"id": p.id, "lines": lines, "rejected": rejected}) + "\n")
 
 
 def _num(value: float | None) -> str:

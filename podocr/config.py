@@ -124,6 +124,7 @@ class RecConfig:
     recheck_digits_below: float = 0.99  # ... read below this confidence (above: only spacing changed)
     small_px: float = 0.0  # ... and small print: lines whose crop is under this tall (px; 0 = off) ...
     recheck_small_below: float = 0.0  # ... read below this confidence
+    small_strong: bool = False  # a small line's re-read wins even when less confident than its first read
     upscale: str = "linear"  # filter enlarging crops smaller than the model height: linear | cubic | lanczos
     crop_to_height: bool = False  # cut lines smaller than the model height straight at it (one resampling)
 

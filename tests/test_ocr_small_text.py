@@ -114,7 +114,12 @@ def test_upscale_filter_names() -> None:
 @pytest.fixture(scope="module")
 def cascade() -> CascadeRecognizer:
     cfg = PodocrConfig.load(
-        overrides={"rec.small_px": "32", "rec.recheck_small_below": "1.01", "rec.recheck_below": "0.9"}
+        overrides={
+            "rec.small_px": "32",
+            "rec.recheck_small_below": "1.01",
+            "rec.recheck_below": "0.9",
+            "rec.small_strong": "true",
+        }
     )
     rec = build_components(cfg, 1).recognizer
     assert isinstance(rec, CascadeRecognizer)
@@ -129,3 +134,18 @@ def test_small_lines_are_rechecked_below_their_own_threshold(
     cascade: CascadeRecognizer, conf: float, height: float, rechecked: bool
 ) -> None:
     assert cascade.recheck("SHIP DATE", conf, height) is rechecked
+
+
+def test_small_print_takes_the_strong_read(cascade: CascadeRecognizer) -> None:
+    """With `rec.small_strong`, a small line's output is the strong recogniser's read; a large line keeps the
+    fast read when that is confident."""
+    small = np.full((22, 170, 3), 255, np.uint8)
+    cv2.putText(small, "SHIP DATE 24AUG25", (3, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    large = np.full((60, 420, 3), 255, np.uint8)
+    cv2.putText(large, "UPS GROUND", (8, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (0, 0, 0), 3, cv2.LINE_AA)
+    got = cascade.recognize([small, large])
+    assert got[0] == cascade.strong.recognize([small])[0]
+    fast = cascade.fast.recognize([large])[0]
+    if fast[1] >= cascade.recheck_below and sum(ch.isdigit() for ch in fast[0]) < cascade.recheck_digits:
+        assert got[1] == fast
+    assert got[1][0].replace(" ", "") == "UPSGROUND"

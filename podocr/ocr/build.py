@@ -99,6 +99,7 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
             rc.recheck_digits_below,
             rc.small_px,
             rc.recheck_small_below,
+            rc.small_strong,
         )
     classifier = None
     if cfg.cls.enabled and models.cls is not None:

@@ -181,11 +181,13 @@ class CascadeRecognizer:
         recheck_digits_below: float = 1.0,
         small_px: float = 0.0,
         recheck_small_below: float = 0.0,
+        small_strong: bool = False,
     ) -> None:
         self.fast, self.strong = fast, strong
         self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
         self.recheck_digits_below = recheck_digits_below
         self.small_px, self.recheck_small_below = small_px, recheck_small_below
+        self.small_strong = small_strong  # a small line's strong re-read wins whatever the two confidences
 
     @property
     def quick(self) -> TextRecognizer:
@@ -204,11 +206,13 @@ class CascadeRecognizer:
     def recognize(
         self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None
     ) -> list[tuple[str, float]]:
-        """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones."""
+        """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones. A
+        re-read replaces the first read when it is at least as confident, or, with `small_strong`, on small
+        print, where the tiny model is often confidently wrong."""
         out = self.fast.recognize(crops, known)
         unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf, crops[i].shape[0])]
         if unsure:
             for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):
-                if res[1] >= out[i][1]:
+                if res[1] >= out[i][1] or (self.small_strong and crops[i].shape[0] < self.small_px):
                     out[i] = res
         return out

@@ -3,11 +3,12 @@
 The ROI stage sizes the detection input from the label's size as the probe saw it (roi.py), and a probe box
 grown onto carton print, a white mailer or a wide shadow makes the label look bigger than it is: the reading
 scale comes out too coarse and the label's smallest lines (sender block, reference and weight lines) fall
-under what the detector finds. The first detection pass knows better where the label's text lies: the box
-around its lines of label-like height (carton print's much taller words left out) gives the label's size
-again, and when that asks for a clearly finer scale (`det.zoom_gain` times the first), that box alone is
-detected once more at it. Boxes of the first pass outside the zoomed box are kept (big single letters,
-text the zoomed box leaves out). Labels read at the right scale are not touched, so their cost is unchanged.
+under what the detector finds. The first detection pass knows better: the box around its lines of label-like
+height (carton print's much taller words left out), shaped to a 4×6 label, gives the label's size again, and
+when that asks for a clearly finer scale (`det.zoom_gain` times the first), the same crop is detected once more
+at it. The crop is kept, not narrowed to the lines found: the lines the first pass missed lie outside them.
+The finer pass replaces the first only when it found at least as many lines. Off by default: docs/eval.md has
+what it found and what it cost.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 plan → detect (→ zoom: labels found smaller than planned, detected again finer) → crop → orient → recognise →
 assemble, each stage once over the whole batch (all photos' label crops in one detector pass, all their lines
-in one recogniser pass); the stages live in `ocr/stages/`. A label
-that read little and is blurry is then read once more from a deconvolved crop (stages/reread.py).
+in one recogniser pass); the stages live in `ocr/stages/`. A label that read little and is blurry is then read
+once more from a deconvolved crop (stages/reread.py).
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ def assemble_pages(
     drop_score: float,
     timings: list[dict[str, float]],
 ) -> list[PageResult]:
-    """Lines below `drop_score` or blank are dropped; the page's rotation is its main region's; its ROI is the
-    union of the label boxes read (None when the whole photo was read)."""
+    """Lines below `drop_score` or blank are left out (kept apart in `PageResult.rejected`, for eval); the page's
+    rotation is its main region's; its ROI is the union of the label boxes read (None when the whole photo was
+    read)."""
     pages: list[list[tuple[Region, list[tuple[str, float]]]]] = [[] for _ in photos]
     for r, res in zip(regions, texts, strict=True):
         pages[r.page].append((r, res))

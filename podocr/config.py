@@ -95,6 +95,9 @@ class DetConfig:
     )
     deblur_sigma: float = 0.2  # ... deconvolved: Gaussian sigma undone, as a share of its small-line height
     deblur_max_lines: int = 5  # ... "read little": at most this many lines of ≥ 0.8 confidence (0 = off)
+    # a label whose detected lines put it at a scale this many times finer than the probe's is detected again
+    # at that scale (ocr/stages/zoom.py); 0 = off
+    zoom_gain: float = 0.0
 
 
 @dataclass
@@ -116,9 +119,14 @@ class RecConfig:
     batch_size: int = 64
     drop_score: float = 0.5
     fast_set: str = "v6-tiny"  # read every line first with this set's (faster) recogniser ("" = off) ...
-    recheck_below: float = 0.9  # ... and re-read with models.set's recogniser lines below this confidence
+    recheck_below: float = 0.95  # ... and re-read with models.set's recogniser lines below this confidence
     recheck_digits: int = 8  # ... and lines with at least this many digits (tracking numbers; 0 = off) ...
     recheck_digits_below: float = 0.99  # ... read below this confidence (above: only spacing changed)
+    small_px: float = 0.0  # ... and small print: lines whose crop is under this tall (px; 0 = off) ...
+    recheck_small_below: float = 0.0  # ... read below this confidence
+    small_strong: bool = False  # a small line's re-read wins even when less confident than its first read
+    upscale: str = "linear"  # filter enlarging crops smaller than the model height: linear | cubic | lanczos
+    crop_to_height: bool = False  # cut lines smaller than the model height straight at it (one resampling)
 
 
 @dataclass

@@ -31,6 +31,9 @@ class PageResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, this photo's share
     rotation: int = 0  # page-level rotation (0/90/180/270, clockwise) applied before reading
     roi: list[int] | None = None  # [x0, y0, x1, y1] of the label crop actually read, None = whole photo
+    # detected lines left out of `lines` (blank, or read below rec.drop_score): eval tells "found but misread"
+    # from "never found" with them; not part of the job's output
+    rejected: list[TextLine] = field(default_factory=list)
 
     @property
     def full_text(self) -> str:

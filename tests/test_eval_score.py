@@ -272,7 +272,14 @@ def test_realistic_results(folder: Path, tmp_path: Path) -> None:
         "mismatch",
         "unreadable",
     )
-    assert b["unread"][0] == {"gt": "MARY JONES", "best": "MARY JONES 9 ELM AVE", "cer": 0.778}  # 7 / 9
+    assert b["unread"][0] == {  # 7 / 9; the results carry no quads, so the miss has no cause
+        "gt": "MARY JONES",
+        "best": "MARY JONES 9 ELM AVE",
+        "cer": 0.778,
+        "cause": "unknown",
+        "height": 1.0,
+        "box_height": None,
+    }
     assert r["photos"][3]["error"] == "not in the results file"
     assert r["by"]["photo"]["hard-negative"]["negatives_with_text"] == 1.0
     # "FRAGILE" is really printed there (neutral); the three tokens of the fake city line are false positives

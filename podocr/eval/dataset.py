@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from podocr.synth.render import LABEL_FIELDS
+from podocr.types import Quad
 
 LABELS = "labels.jsonl"
 MANIFEST = "manifest.csv"
@@ -39,6 +40,7 @@ class Sample:
     lines: list[str] = field(default_factory=list)  # GT line texts, in file order
     distractors: list[str] = field(default_factory=list)  # other real text in the photo (box print, floor)
     roles: list[str] = field(default_factory=list)  # parallel to `lines`
+    polys: list[Quad | None] = field(default_factory=list)  # parallel to `lines`: photo px, None if not given
     fields: dict[str, str] = field(default_factory=dict)  # only non-empty GT fields
     condition: dict[str, Any] = field(default_factory=dict)
     expected_matches: bool | None = None  # None: unknown (verification is not scored for this photo)
@@ -80,8 +82,8 @@ def _sample(root: Path, rec: Mapping[str, Any], manifest: Mapping[str, dict[str,
     row = manifest.get(sid)
     condition = _dict(rec.get("condition"))
     items = _text_items(rec.get("lines"))
-    lines, roles = [t for t, _ in items], [r for _, r in items]
-    distractors = [t for t, _ in _text_items(rec.get("distractor_lines"))]
+    lines, roles, polys = [t for t, _, _ in items], [r for _, r, _ in items], [p for _, _, p in items]
+    distractors = [t for t, _, _ in _text_items(rec.get("distractor_lines"))]
     fields = {k: str(v) for k, v in _dict(rec.get("fields")).items() if v not in (None, "")}
     carrier = str(rec.get("carrier") or "unknown").lower()
     has_label = not (
@@ -98,6 +100,7 @@ def _sample(root: Path, rec: Mapping[str, Any], manifest: Mapping[str, dict[str,
         lines=lines,
         distractors=distractors,
         roles=roles,
+        polys=polys,
         fields=fields,
         condition=condition,
         expected_matches=expected_matches if isinstance(expected_matches, bool) else None,
@@ -128,14 +131,29 @@ def _read_manifest(path: Path) -> dict[str, dict[str, str]]:
         return {row["delivery_id"]: {k: v for k, v in row.items() if k and v} for row in reader}
 
 
-def _text_items(items: Any) -> list[tuple[str, str]]:
-    """(text, role) of each non-blank line; a line may be an object with "text" (and "role") or a bare string."""
+def _text_items(items: Any) -> list[tuple[str, str, Quad | None]]:
+    """(text, role, poly) of each non-blank line; a line may be an object with "text" (and "role", "poly") or a
+    bare string."""
     out = []
     for item in items if isinstance(items, list) else []:
         text = item.get("text") if isinstance(item, dict) else item
         if isinstance(text, str) and text.strip():
-            out.append((text, str(item.get("role") or "other") if isinstance(item, dict) else "other"))
+            if isinstance(item, dict):
+                out.append((text, str(item.get("role") or "other"), quad_or_none(item.get("poly"))))
+            else:
+                out.append((text, "other", None))
     return out
+
+
+def quad_or_none(value: Any) -> Quad | None:
+    """Four [x, y] number pairs as a Quad; anything else (missing, malformed) is None."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        return None
+    try:
+        quad = [(float(p[0]), float(p[1])) for p in value]
+    except (TypeError, ValueError, IndexError):
+        return None
+    return quad if all(len(p) == 2 for p in value) else None
 
 
 def _dict(value: Any) -> dict[str, Any]:

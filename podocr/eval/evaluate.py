@@ -18,6 +18,7 @@ import numpy as np
 
 from podocr.config import IOConfig, PodocrConfig
 from podocr.eval import score
+from podocr.eval.attribution import CAUSES
 from podocr.eval.dataset import EvalError, Sample, load_dataset
 from podocr.eval.results import Prediction, from_pipeline, load_results, missing
 
@@ -194,9 +195,47 @@ def format_table(report: dict[str, Any]) -> str:
         if report.get("barcode_s") is not None and report["ocr_extract_s"]:
             share = report["barcode_s"] / report["ocr_extract_s"]
             lines.append(f"barcode decoding {report['barcode_s']:.1f} s ({share:.1%} of OCR+extraction)")
+    lines.append(_heights_text(report))
     lines.append(_confusion_text(report["verification_confusion"], report.get("n_verified", 0)))
     lines.append(_kinds_text(report))
     return "\n".join(lines)
+
+
+def _heights_text(report: dict[str, Any]) -> str:
+    """Line recall by GT text height, with the misses of each height split by cause (docs/eval.md)."""
+    bins = report.get("by_text_height") or {}
+    if not bins:
+        return "line recall by text height: no GT lines"
+    causes = [c for c in CAUSES if c not in ("error", "unknown") or report["miss_causes"].get(c)]
+    total = sum(b["n_gt_lines"] for b in bins.values())
+    out = [
+        "line recall by text height (px); missed lines by cause; median height of the box a missed line was read from",
+        f"{'height':10}{'lines':>7}{'share':>7}{'recall':>8}"
+        + "".join(f"{c:>13}" for c in causes)
+        + f"{'box h':>7}",
+    ]
+    rows = [
+        *bins.items(),
+        (
+            "all",
+            {
+                "n_gt_lines": total,
+                "line_recall": report.get("line_recall"),
+                "misses": report["miss_causes"],
+                "miss_box_height_median": None,
+            },
+        ),
+    ]
+    for name, b in rows:
+        recall = b["line_recall"]
+        box = b["miss_box_height_median"]
+        out.append(
+            f"{name:10}{b['n_gt_lines']:>7d}{b['n_gt_lines'] / max(total, 1):>7.0%}"
+            + (f"{'-':>8}" if recall is None else f"{recall:>8.3f}")
+            + "".join(f"{b['misses'].get(c, 0):>13d}" for c in causes)
+            + (f"{'':>7}" if box is None else f"{box:>7.1f}")
+        )
+    return "\n".join(out)
 
 
 def _kinds_text(report: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from podocr.eval.dataset import FIELDS, EvalError
-from podocr.types import Extraction, PageResult
+from podocr.eval.dataset import FIELDS, EvalError, quad_or_none
+from podocr.types import Extraction, PageResult, Quad
 
 
 class ResultsError(EvalError):
@@ -30,16 +30,22 @@ class Prediction:
     mismatch_kind: str | None = None
     tracking_numbers: list[str] = field(default_factory=list)  # every number the extraction kept
     tracking_source: str | None = None
+    quads: list[Quad] | None = None  # parallel to `lines` (photo px); None: no geometry, so no miss causes
+    rejected: list[Quad] = field(default_factory=list)  # boxes detected but not kept as lines (blank, unsure)
 
 
 def from_pipeline(sid: str, page: PageResult, extraction: Extraction | None) -> Prediction:
+    quads = [list(line.quad) for line in page.lines]
+    rejected = [list(line.quad) for line in page.rejected]
     if extraction is None:
-        return Prediction(id=sid, lines=[line.text for line in page.lines])
+        return Prediction(id=sid, lines=[line.text for line in page.lines], quads=quads, rejected=rejected)
     names = {f.name for f in fields(Extraction)}
     extracted = {k: getattr(extraction, k) for k in FIELDS if k in names}
     return Prediction(
         id=sid,
         lines=[line.text for line in page.lines],
+        quads=quads,
+        rejected=rejected,
         fields=extracted,
         verification=extraction.verification,
         mismatch_kind=extraction.mismatch_kind,
@@ -91,6 +97,8 @@ def _from_jsonl(path: Path) -> dict[str, Prediction]:
                 fields=extracted,
                 verification=_str_or_none(verification),
                 error=_str_or_none(rec.get("error")),
+                quads=_line_quads(rec.get("lines")),
+                rejected=[q for q in (_line_quads(rec.get("rejected")) or []) if q],
             )
     return out
 
@@ -122,6 +130,7 @@ def _from_parquet(path: Path) -> dict[str, Prediction]:
             fields=extracted,
             verification=_str_or_none(row.get("verification")),
             error=error,
+            quads=_line_quads(row.get("lines")),
         )
     return out
 
@@ -132,6 +141,20 @@ def _line_texts(lines: Iterable[Any] | None) -> list[str]:
         text = line.get("text") if isinstance(line, Mapping) else line
         if isinstance(text, str):
             out.append(text)
+    return out
+
+
+def _line_quads(lines: Iterable[Any] | None) -> list[Quad] | None:
+    """The `quad` of each line `_line_texts` keeps, or None when any of them has none (no geometry)."""
+    out = []
+    for line in lines or []:
+        if isinstance(line, Mapping) and isinstance(line.get("text"), str):
+            quad = quad_or_none(line.get("quad"))
+            if quad is None:
+                return None
+            out.append(quad)
+        elif isinstance(line, str):
+            return None
     return out
 
 

@@ -7,10 +7,12 @@ a photo with many lines weighs more in line metrics, as in the peer reference nu
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from podocr.eval import attribution as attr
 from podocr.eval import metrics as m
 from podocr.eval.dataset import Sample
 from podocr.eval.results import Prediction
@@ -48,6 +50,7 @@ class ImageScore:
     all_numbers: bool | None = None  # hybrid label: every GT number among the extracted ones
     error: str | None = None
     unread: list[m.LineMatch] = field(default_factory=list)  # GT lines not read, with their best prediction
+    outcomes: list[LineOutcome] = field(default_factory=list)  # per scored GT line: height and read/cause
 
     def to_dict(self) -> dict[str, Any]:
         """The photo's row in the report's `photos` list: what to look at when a bucket disappoints."""
@@ -62,9 +65,31 @@ class ImageScore:
             verdict=self.verdict,
             truth_kind=self.truth_kind,
             pred_kind=self.pred_kind,
-            unread=[{"gt": x.gt, "best": x.pred, "cer": round(x.cer, 3)} for x in self.unread],
+            unread=[
+                {"gt": x.gt, "best": x.pred, "cer": round(x.cer, 3), **o.to_dict()}
+                for x, o in zip(self.unread, (o for o in self.outcomes if o.outcome != "read"), strict=True)
+            ],
         )
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class LineOutcome:
+    """One GT line: its text height (px, None without a polygon), and `read` or the cause it was missed."""
+
+    height: float | None
+    outcome: str  # read | one of attribution.CAUSES
+    box_height: float | None = None  # the box it was read from, for misread/merged/dropped lines
+
+    @property
+    def bin(self) -> str:
+        return attr.height_bin(self.height)
+
+    def to_dict(self) -> dict[str, Any]:
+        def px(v: float | None) -> float | None:
+            return None if v is None else round(v, 1)
+
+        return {"cause": self.outcome, "height": px(self.height), "box_height": px(self.box_height)}
 
 
 def buckets(sample: Sample) -> dict[str, str]:
@@ -143,6 +168,7 @@ def score_image(sample: Sample, pred: Prediction) -> ImageScore:
     s.n_exact = sum(x.exact for x in matches)
     s.cer_sum = sum(x.cer for x in matches)
     s.unread = [x for x in matches if not x.read]
+    s.outcomes = line_outcomes(sample, pred, matches)
     if s.n_read < s.n_gt_lines:
         s.n_read_substring = sum(x.read for x in m.match_lines(pred.lines, sample.lines, substring=True))
     else:
@@ -175,6 +201,57 @@ def score_image(sample: Sample, pred: Prediction) -> ImageScore:
             s.truth_kind = sample.mismatch_kind
             s.pred_kind = pred.mismatch_kind
     return s
+
+
+def line_outcomes(sample: Sample, pred: Prediction, matches: Sequence[m.LineMatch]) -> list[LineOutcome]:
+    """Per scored GT line (the ones `match_lines` kept, in order): its height, and read or why not."""
+    polys = sample.polys if len(sample.polys) == len(sample.lines) else [None] * len(sample.lines)
+    scored = [p for t, p in zip(sample.lines, polys, strict=True) if m.normalise_nospace(t)]
+    have_geometry = all(p is not None for p in scored) and pred.quads is not None
+    gt = [p for p in scored if p is not None]
+    out = []
+    for i, (match, poly) in enumerate(zip(matches, scored, strict=True)):
+        height = None if poly is None else attr.text_height(poly)
+        if match.read:
+            out.append(LineOutcome(height, "read"))
+        elif pred.error is not None:
+            out.append(LineOutcome(height, "error"))
+        elif not have_geometry or pred.quads is None:
+            out.append(LineOutcome(height, "unknown"))
+        else:
+            miss = attr.attribute(i, gt, pred.quads, pred.rejected)
+            out.append(LineOutcome(height, miss.cause, miss.box_height))
+    return out
+
+
+def by_text_height(scores: Sequence[ImageScore]) -> dict[str, dict[str, Any]]:
+    """{height bin: n_gt_lines, line_recall, misses {cause: n}, median box height of the detected misses}, for
+    the bins that have lines, smallest text first."""
+    groups: dict[str, list[LineOutcome]] = {}
+    for o in (o for s in scores for o in s.outcomes):
+        groups.setdefault(o.bin, []).append(o)
+    out = {}
+    for name in (*attr.BIN_NAMES, "unknown"):
+        lines = groups.get(name, [])
+        if not lines:
+            continue
+        seen = [o.box_height for o in lines if o.box_height is not None]
+        out[name] = {
+            "n_gt_lines": len(lines),
+            "line_recall": m.ratio(sum(o.outcome == "read" for o in lines), len(lines)),
+            "misses": miss_causes(lines),
+            "miss_box_height_median": float(statistics.median(seen)) if seen else None,
+        }
+    return out
+
+
+def miss_causes(outcomes: Iterable[LineOutcome]) -> dict[str, int]:
+    """{cause: missed lines}, every cause present (zeros included) so tables line up."""
+    counts = dict.fromkeys(attr.CAUSES, 0)
+    for o in outcomes:
+        if o.outcome != "read":
+            counts[o.outcome] += 1
+    return counts
 
 
 def aggregate(scores: Sequence[ImageScore]) -> dict[str, Any]:
@@ -218,6 +295,8 @@ def aggregate(scores: Sequence[ImageScore]) -> dict[str, Any]:
     out["false_alarm_rate"] = m.ratio(sum(s.verdict == "mismatch" for s in true_matches), len(true_matches))
     out["kind_f1"] = {kind: _kind_f1(verified, kind) for kind in KINDS}
     out["hybrid_all_numbers"] = _share(s.all_numbers for s in scores)
+    out["miss_causes"] = miss_causes(o for s in scores for o in s.outcomes)
+    out["by_text_height"] = by_text_height(scores)
     return out
 
 

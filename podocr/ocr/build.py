@@ -91,7 +91,16 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
     if cfg.rec.fast_set and cfg.rec.fast_set != models.name:
         rc = cfg.rec
         fast = recognizer(other_set(rc.fast_set))
-        rec = CascadeRecognizer(fast, strong, rc.recheck_below, rc.recheck_digits, rc.recheck_digits_below)
+        rec = CascadeRecognizer(
+            fast,
+            strong,
+            rc.recheck_below,
+            rc.recheck_digits,
+            rc.recheck_digits_below,
+            rc.small_px,
+            rc.recheck_small_below,
+            rc.small_strong,
+        )
     classifier = None
     if cfg.cls.enabled and models.cls is not None:
         classifier = LineClassifier(engine("cls", models.cls), cfg.cls, policy)

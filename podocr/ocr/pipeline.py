@@ -1,8 +1,9 @@
 """The OCR pipeline: a batch of decoded photos in, one PageResult per photo out.
 
-plan → detect → crop → orient → recognise → assemble, each stage once over the whole batch (all photos' label
-crops in one detector pass, all their lines in one recogniser pass); the stages live in `ocr/stages/`. A label
-that read little and is blurry is then read once more from a deconvolved crop (stages/reread.py).
+plan → detect (→ zoom: labels found smaller than planned, detected again finer) → crop → orient → recognise →
+assemble, each stage once over the whole batch (all photos' label crops in one detector pass, all their lines
+in one recogniser pass); the stages live in `ocr/stages/`. A label that read little and is blurry is then read
+once more from a deconvolved crop (stages/reread.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from podocr.ocr.stages.orient import orient_regions
 from podocr.ocr.stages.plan import plan_regions
 from podocr.ocr.stages.rec import recognise_regions
 from podocr.ocr.stages.reread import reread_blurred, wants_reread
+from podocr.ocr.stages.zoom import adopt_zoomed, zoomed_regions
 from podocr.types import PageResult
 
 
@@ -102,8 +104,17 @@ class OcrPipeline:
         regions = plan_regions(photos, self.probe_detector, cfg.roi, cfg.det, clock)
         with clock.stage("det", per_page(regions, pixels)):
             detect_regions(self.detector, regions)
+        zoomed = zoomed_regions(photos, regions, cfg.det)
+        if zoomed:
+            with clock.stage("det", per_page(list(zoomed.values()), pixels)):
+                detect_regions(self.detector, list(zoomed.values()))
+                adopt_zoomed(regions, zoomed)
         with clock.stage("crop", per_page(regions, lines)):
-            crop_regions(photos, regions)
+            if cfg.rec.crop_to_height:
+                quick = self.recognizer.quick
+                crop_regions(photos, regions, quick.height, quick.upscale)
+            else:
+                crop_regions(photos, regions)
         if self.classifier is not None:
             voters = per_page(regions, lambda r: float(min(len(r.crops), cfg.cls.page_lines)))
             with clock.stage("cls", voters):

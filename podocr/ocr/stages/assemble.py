@@ -17,23 +17,24 @@ def assemble_pages(
     drop_score: float,
     timings: list[dict[str, float]],
 ) -> list[PageResult]:
-    """Lines below `drop_score` or blank are dropped; the page's rotation is its main region's; its ROI is the
-    union of the label boxes read (None when the whole photo was read)."""
+    """Lines below `drop_score` or blank are left out (kept apart in `PageResult.rejected`, for eval); the page's
+    rotation is its main region's; its ROI is the union of the label boxes read (None when the whole photo was
+    read)."""
     pages: list[list[tuple[Region, list[tuple[str, float]]]]] = [[] for _ in photos]
     for r, res in zip(regions, texts, strict=True):
         pages[r.page].append((r, res))
     results = []
     for i, (photo, page_regions) in enumerate(zip(photos, pages, strict=True)):
         lines: list[TextLine] = []
+        rejected: list[TextLine] = []
         for r, res in page_regions:
             keep = [j for j, (t, c) in enumerate(res) if t.strip() and c >= drop_score]
+            kept = set(keep)
+            rejected += [_line(r, j, res[j]) for j in range(len(res)) if j not in kept]
             if not keep:
                 continue
             upright = to_upright(r, r.quads[keep])
-            for j in (keep[k] for k in reading_order(upright)):
-                text, conf = res[j]
-                quad = [(float(x), float(y)) for x, y in r.quads[j]]
-                lines.append(TextLine(text=text, confidence=conf, quad=quad))
+            lines += [_line(r, keep[k], res[keep[k]]) for k in reading_order(upright)]
         main = page_regions[0][0] if page_regions else None
         rois = [r.plan.box for r, _ in page_regions if r.plan.from_roi]
         results.append(
@@ -44,9 +45,15 @@ def assemble_pages(
                 timings=timings[i],
                 rotation=0 if main is None else main.rotation,
                 roi=union(rois),
+                rejected=rejected,
             )
         )
     return results
+
+
+def _line(region: Region, j: int, read: tuple[str, float]) -> TextLine:
+    quad = [(float(x), float(y)) for x, y in region.quads[j]]
+    return TextLine(text=read[0], confidence=read[1], quad=quad)
 
 
 def union(boxes: list[tuple[int, int, int, int]]) -> list[int] | None:

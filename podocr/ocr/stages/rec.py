@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     from podocr.ocr.shapes import ShapePolicy
 
 BLANK = 0  # CTC blank is index 0 in every PP-OCR recogniser; the space is appended after the dictionary
+UPSCALE = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
+def upscale_filter(name: str) -> int:
+    """The OpenCV interpolation flag for `rec.upscale` (how crops smaller than the model height are enlarged)."""
+    if name not in UPSCALE:
+        raise ValueError(f"rec.upscale must be one of {', '.join(UPSCALE)}, not {name!r}")
+    return UPSCALE[name]
 
 
 def recognise_regions(
@@ -65,11 +73,16 @@ def _metadata_characters(model_path: Path) -> list[str]:
     return meta["character"].splitlines()
 
 
-def resize_to_height(crop: np.ndarray, height: int, max_width: int) -> np.ndarray:
-    """Resize keeping the aspect ratio (longer lines are squeezed to max_width); area filter when shrinking."""
+def resize_to_height(
+    crop: np.ndarray, height: int, max_width: int, upscale: int = cv2.INTER_LINEAR
+) -> np.ndarray:
+    """Resize keeping the aspect ratio (longer lines are squeezed to max_width); area filter when shrinking,
+    `upscale` when enlarging; a crop already at the size is returned as is."""
     h, w = crop.shape[:2]
     new_w = max(1, min(max_width, math.ceil(height * w / max(h, 1))))
-    interp = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+    if (h, w) == (height, new_w):
+        return crop
+    interp = cv2.INTER_AREA if h > height else upscale
     return cv2.resize(crop, (new_w, height), interpolation=interp)
 
 
@@ -103,6 +116,7 @@ class TextRecognizer:
     ) -> None:
         self.engine, self.cfg, self.charset, self.height = engine, cfg, charset, height
         self.shapes = shapes  # the GPU profile's closed shape set; None = rec.width_bucket buckets
+        self.upscale = upscale_filter(cfg.upscale)
 
     @property
     def quick(self) -> TextRecognizer:
@@ -110,7 +124,7 @@ class TextRecognizer:
         return self
 
     def prepare(self, crop: np.ndarray) -> np.ndarray:
-        return resize_to_height(crop, self.height, self.cfg.max_width)
+        return resize_to_height(crop, self.height, self.cfg.max_width, self.upscale)
 
     def recognize(
         self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None
@@ -165,30 +179,40 @@ class CascadeRecognizer:
         recheck_below: float,
         recheck_digits: int = 0,
         recheck_digits_below: float = 1.0,
+        small_px: float = 0.0,
+        recheck_small_below: float = 0.0,
+        small_strong: bool = False,
     ) -> None:
         self.fast, self.strong = fast, strong
         self.recheck_below, self.recheck_digits = recheck_below, recheck_digits
         self.recheck_digits_below = recheck_digits_below
+        self.small_px, self.recheck_small_below = small_px, recheck_small_below
+        self.small_strong = small_strong  # a small line's strong re-read wins whatever the two confidences
 
     @property
     def quick(self) -> TextRecognizer:
         return self.fast
 
-    def recheck(self, text: str, conf: float) -> bool:
-        """Unsure lines, and number-heavy lines (tracking numbers: a confident fast misread costs the most)."""
+    def recheck(self, text: str, conf: float, height: float = float("inf")) -> bool:
+        """Unsure lines, number-heavy lines (tracking numbers: a confident fast misread costs the most), and
+        small print (a crop under `small_px` tall: the tiny model misreads it most) below its own threshold."""
         digits = sum(ch.isdigit() for ch in text)
         if conf < self.recheck_below:
+            return True
+        if height < self.small_px and conf < self.recheck_small_below:
             return True
         return 0 < self.recheck_digits <= digits and conf < self.recheck_digits_below
 
     def recognize(
         self, crops: list[np.ndarray], known: dict[int, tuple[str, float]] | None = None
     ) -> list[tuple[str, float]]:
-        """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones."""
+        """`known` holds earlier reads by the fast (quick) recogniser; they are re-checked like fresh ones. A
+        re-read replaces the first read when it is at least as confident, or, with `small_strong`, on small
+        print, where the tiny model is often confidently wrong."""
         out = self.fast.recognize(crops, known)
-        unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf)]
+        unsure = [i for i, (text, conf) in enumerate(out) if self.recheck(text, conf, crops[i].shape[0])]
         if unsure:
             for i, res in zip(unsure, self.strong.recognize([crops[i] for i in unsure]), strict=True):
-                if res[1] >= out[i][1]:
+                if res[1] >= out[i][1] or (self.small_strong and crops[i].shape[0] < self.small_px):
                     out[i] = res
         return out

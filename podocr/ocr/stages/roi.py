@@ -99,18 +99,18 @@ def label_regions(probe: np.ndarray, boxes: DetBoxes, roi: RoiConfig) -> list[La
                 continue
             members = _grow(i, clusters, boxes.quads, heights, used)
             pts = boxes.quads[members].reshape(-1, 2)
-            text = _bbox(pts)
+            text = bbox(pts)
             paper = _sheet_under(text, papers) or _paper_around(probe, text, pts)
             box = text if paper is None else _union(text, paper)
             turns = sideways_turns(boxes.quads[members])
-            shaped = _label_shaped(box, boxes.quads[members], turns, (h, w))
-            region = LabelRegion(_both_ways(box, shaped, (h, w)), turns, _long_side(shaped))
+            shaped = label_shaped(box, boxes.quads[members], turns, (h, w))
+            region = LabelRegion(_both_ways(box, shaped, (h, w)), turns, long_side(shaped))
             (strong if len(members) >= MIN_LABEL_LINES else weak).append(region)
     sheets = []
     for area, rect, contour in papers:
         if rect >= 0.8 and area <= 0.75 * h * w:
-            box = _bbox(contour.reshape(-1, 2))
-            sheets.append(LabelRegion(box, 0, _long_side(box)))
+            box = bbox(contour.reshape(-1, 2))
+            sheets.append(LabelRegion(box, 0, long_side(box)))
     out: list[LabelRegion] = []
     for region in strong + sheets + weak:
         if len(out) < roi.max_rois and not any(_overlap(region.box, o.box) > 0.5 for o in out):
@@ -129,12 +129,12 @@ def _grow(
     grown = True
     while grown:
         grown = False
-        box = _bbox(quads[members].reshape(-1, 2))
+        box = bbox(quads[members].reshape(-1, 2))
         reach = 0.6 * max(box[2] - box[0], box[3] - box[1])
         for j, other in enumerate(clusters):
             if j in used:
                 continue
-            ob = _bbox(quads[other].reshape(-1, 2))
+            ob = bbox(quads[other].reshape(-1, 2))
             ratio = float(np.median(heights[other])) / max(line_h, 1e-6)
             if _gap(box, ob) <= reach and 0.5 <= ratio <= 2.0:
                 used.add(j)
@@ -192,7 +192,7 @@ def _sheet_under(text: Box, papers: list[tuple[float, float, np.ndarray]]) -> Bo
     times the text box's area — a mailer around a label is bigger), taken whole."""
     text_area = max(1, (text[2] - text[0]) * (text[3] - text[1]))
     for area, rect, contour in papers:
-        sheet = _bbox(contour.reshape(-1, 2))
+        sheet = bbox(contour.reshape(-1, 2))
         iw = max(0, min(text[2], sheet[2]) - max(text[0], sheet[0]))
         ih = max(0, min(text[3], sheet[3]) - max(text[1], sheet[1]))
         if rect >= 0.8 and iw * ih >= 0.3 * text_area and area <= SHEET_PER_TEXT * text_area:
@@ -242,7 +242,7 @@ def det_scale(box: Box, label_side: float, det: DetConfig) -> float:
     return min(scale, det.max_side / long_side, 2.0)
 
 
-def _bbox(pts: np.ndarray) -> Box:
+def bbox(pts: np.ndarray) -> Box:
     return (
         int(np.floor(pts[:, 0].min())),
         int(np.floor(pts[:, 1].min())),
@@ -251,7 +251,7 @@ def _bbox(pts: np.ndarray) -> Box:
     )
 
 
-def _label_shaped(box: Box, quads: np.ndarray, turns: int, shape: tuple[int, int]) -> Box:
+def label_shaped(box: Box, quads: np.ndarray, turns: int, shape: tuple[int, int]) -> Box:
     """Extend a text region along the label's long axis to a 4×6 label's proportions (never shrink it).
 
     The probe often sees only part of a label — in shadow or blur, the barcode block and the tracking number
@@ -288,7 +288,7 @@ def _both_ways(box: Box, shaped: Box, shape: tuple[int, int]) -> Box:
     )
 
 
-def _long_side(box: Box) -> float:
+def long_side(box: Box) -> float:
     return float(max(box[2] - box[0], box[3] - box[1]))
 
 

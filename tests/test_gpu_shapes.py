@@ -3,6 +3,7 @@ whose every model call falls inside the closed set (ONNX Runtime on CPU; shapes 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from podocr.config import ConfigError, PodocrConfig
@@ -128,3 +129,32 @@ def test_a_real_pipeline_run_stays_inside_the_closed_set() -> None:
         assert seen_any > 4
     finally:
         pipeline.parts.close()
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "stretch"])
+def test_det_canvas_fill_and_the_map_taken_back(mode: str) -> None:
+    p = ShapePolicy.from_config(PodocrConfig().replace(engine__gpu_det_pad=mode))
+    image = render_photo(7, 0, max_side=300)[0]
+    h, w = image.shape[:2]
+    filled = p.pad_det(image, 640, 640)
+    prob = np.random.default_rng(0).random((640, 640), dtype=np.float32)
+    back = p.det_map(prob, h, w)
+    assert back.shape == (h, w)
+    if mode == "constant":  # the stage fills with its normalised zero itself
+        assert filled is None and np.array_equal(back, prob[:h, :w])
+        return
+    assert filled is not None and filled.shape == (640, 640, 3) and filled.dtype == np.uint8
+    if mode == "stretch":  # the whole canvas is the image, and the whole map maps back onto it
+        assert abs(float(filled.mean()) - float(image.mean())) < 2.0
+        assert abs(float(back.mean()) - float(prob.mean())) < 0.01
+        return
+    assert np.array_equal(filled[:h, :w], image) and np.array_equal(back, prob[:h, :w])
+    if mode == "edge":
+        assert np.array_equal(filled[:h, w], image[:, -1]) and np.array_equal(filled[h, :w], image[-1])
+    else:  # mirrored about the last row/column, which is not repeated
+        assert np.array_equal(filled[:h, w], image[:, -2]) and np.array_equal(filled[h, :w], image[-2])
+
+
+def test_unknown_det_fill_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        ShapePolicy.from_config(PodocrConfig().replace(engine__gpu_det_pad="wrap"))

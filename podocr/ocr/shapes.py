@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from podocr.config import ConfigError, PodocrConfig
@@ -28,6 +29,14 @@ log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int, int]
 GPU_PROVIDERS = ("cuda", "tensorrt")
+# how the GPU profile fills a detector canvas around an image: the stage's normalised zero (the mean colour),
+# the image's own border pixels (repeated or mirrored), or no fill at all (the image resized to the canvas)
+DET_PADS = {
+    "constant": None,
+    "edge": cv2.BORDER_REPLICATE,
+    "reflect": cv2.BORDER_REFLECT_101,
+    "stretch": None,
+}
 
 
 class _Runs(Protocol):
@@ -68,6 +77,7 @@ class ShapePolicy:
     rec_widths: tuple[int, ...]  # recogniser crops are padded up to one of these
     batches: tuple[int, ...]  # a batch of n is padded up to the first rung ≥ n (rungs capped per stage)
     det_step: int = 64  # sides above the top rung (never, with the defaults) fall back to this step
+    det_pad: str = "constant"  # how the detector canvas around the image is filled (DET_PADS)
 
     @classmethod
     def from_config(cls, cfg: PodocrConfig) -> ShapePolicy:
@@ -82,13 +92,38 @@ class ShapePolicy:
         widths = tuple(w for w in ladder(ec.gpu_rec_widths, "gpu_rec_widths") if w <= rc.max_width)
         if not widths or widths[-1] < rc.max_width:
             widths = (*widths, rc.max_width)
-        return cls(sides, widths, ladder(ec.gpu_batches, "gpu_batches"), dc.bucket_step)
+        pad = ec.gpu_det_pad.strip().lower()
+        if pad not in DET_PADS:
+            raise ConfigError(f"engine.gpu_det_pad = {ec.gpu_det_pad!r}: use {', '.join(DET_PADS)}")
+        return cls(sides, widths, ladder(ec.gpu_batches, "gpu_batches"), dc.bucket_step, pad)
 
     def det_canvas(self, height: int, width: int) -> tuple[int, int]:
         """The canvas a detector input of this size is padded to."""
         step = max(MODEL_STRIDE, round_up(self.det_step, MODEL_STRIDE))
         h, w = _up(height, self.det_sides), _up(width, self.det_sides)
         return (h or round_up(height, step), w or round_up(width, step))
+
+    def pad_det(self, image: np.ndarray, height: int, width: int) -> np.ndarray | None:
+        """The image (BGR uint8) made into its canvas, or None for the constant fill (the stage pads with its
+        normalised zero, i.e. the mean colour).
+
+        The canvas can be much larger than the image, and a detector's output near text depends on context well
+        beyond the text (channel attention pools over the whole input), so a large flat fill changes what it
+        finds inside the image; `det_map` takes the part of the map that covers the image.
+        """
+        if self.det_pad == "stretch":
+            return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        mode = DET_PADS[self.det_pad]
+        if mode is None:
+            return None
+        h, w = image.shape[:2]
+        return cv2.copyMakeBorder(image, 0, height - h, 0, width - w, mode)
+
+    def det_map(self, prob: np.ndarray, height: int, width: int) -> np.ndarray:
+        """The detector's (canvas-sized) probability map over the image of this size only."""
+        if self.det_pad == "stretch":
+            return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
+        return prob[:height, :width]
 
     def rec_width(self, width: int) -> int:
         """The width a recogniser crop (already resized to the model height) is padded to."""

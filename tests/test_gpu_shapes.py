@@ -12,6 +12,7 @@ from podocr.ocr.pipeline import OcrPipeline
 from podocr.ocr.registry import ModelError, resolve
 from podocr.ocr.runtime.infer_thread import ThreadedEngine
 from podocr.ocr.shapes import ShapePolicy, closed_set, profile_name
+from podocr.ocr.stages.det import TextDetector
 from podocr.synth import render_photo
 
 
@@ -158,3 +159,34 @@ def test_det_canvas_fill_and_the_map_taken_back(mode: str) -> None:
 def test_unknown_det_fill_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         ShapePolicy.from_config(PodocrConfig().replace(engine__gpu_det_pad="wrap"))
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
+    (bx0, by0), (bx1, by1) = b.min(0), b.max(0)
+    inter = max(min(ax1, bx1) - max(ax0, bx0), 0) * max(min(ay1, by1) - max(ay0, by0), 0)
+    return float(inter / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter))
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_mirrored_fill_keeps_the_lines_a_flat_fill_loses_on_a_large_canvas(index: int) -> None:
+    """A photo on a canvas far larger than itself: with the mean-colour fill the detector loses lines the tight
+    canvas (the CPU profile) finds; with the photo mirrored into the fill (the default) it keeps more of them.
+    Every box lies inside the photo either way (the map is cropped back before boxes are taken)."""
+    cfg = PodocrConfig().replace(engine__intra_op_threads=1)
+    _models_or_skip(cfg)
+    parts = build_components(cfg)
+    image = render_photo(41, index, max_side=900)[0]
+    h, w = image.shape[:2]
+    tight = parts.detector.detect([image])[0]
+    assert len(tight) > 5, "the photo must hold text"
+    kept = {}
+    for mode in ("constant", "reflect"):
+        policy = ShapePolicy.from_config(cfg.replace(engine__gpu_det_sides="1600", engine__gpu_det_pad=mode))
+        wide = TextDetector(parts.detector.engine, cfg.det, parts.detector.norm, policy)
+        assert wide.canvas(h, w) == (1600, 1600)
+        boxes = wide.detect([image])[0]
+        assert (boxes.quads[..., 0] <= w).all() and (boxes.quads[..., 1] <= h).all()
+        kept[mode] = sum(any(_box_iou(q, t) > 0.5 for q in boxes.quads) for t in tight.quads)
+    assert kept["reflect"] > kept["constant"], (kept, len(tight))
+    assert kept["reflect"] >= 0.5 * len(tight), (kept, len(tight))

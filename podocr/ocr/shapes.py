@@ -29,14 +29,9 @@ log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int, int]
 GPU_PROVIDERS = ("cuda", "tensorrt")
-# how the GPU profile fills a detector canvas around an image: the stage's normalised zero (the mean colour),
-# the image's own border pixels (repeated or mirrored), or no fill at all (the image resized to the canvas)
-DET_PADS = {
-    "constant": None,
-    "edge": cv2.BORDER_REPLICATE,
-    "reflect": cv2.BORDER_REFLECT_101,
-    "stretch": None,
-}
+# how the GPU profile fills a detector canvas around an image: the stage's normalised zero (the mean colour) or
+# the image's own border pixels, repeated or mirrored
+DET_PADS = {"constant": None, "edge": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 
 
 class _Runs(Protocol):
@@ -108,22 +103,14 @@ class ShapePolicy:
         normalised zero, i.e. the mean colour).
 
         The canvas can be much larger than the image, and a detector's output near text depends on context well
-        beyond the text (channel attention pools over the whole input), so a large flat fill changes what it
-        finds inside the image; `det_map` takes the part of the map that covers the image.
+        beyond the text, so a large flat fill changes what it finds inside the image (the stage crops the map back
+        to the image before taking boxes, so nothing is found in the fill).
         """
-        if self.det_pad == "stretch":
-            return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
         mode = DET_PADS[self.det_pad]
         if mode is None:
             return None
         h, w = image.shape[:2]
         return cv2.copyMakeBorder(image, 0, height - h, 0, width - w, mode)
-
-    def det_map(self, prob: np.ndarray, height: int, width: int) -> np.ndarray:
-        """The detector's (canvas-sized) probability map over the image of this size only."""
-        if self.det_pad == "stretch":
-            return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
-        return prob[:height, :width]
 
     def rec_width(self, width: int) -> int:
         """The width a recogniser crop (already resized to the model height) is padded to."""

@@ -103,8 +103,7 @@ class TextDetector:
             prob = self.engine.run(x)[:, 0]
             for j, i in enumerate(batch):
                 h, w = images[i].shape[:2]
-                tile = prob[j, :h, :w] if self.shapes is None else self.shapes.det_map(prob[j], h, w)
-                out[i] = db_boxes(tile, self.cfg)
+                out[i] = db_boxes(prob[j, :h, :w], self.cfg)
         return out
 
 

@@ -51,6 +51,7 @@ class EngineConfig:
     gpu_det_sides: str = "640,960,1280,1600"  # gpu profile: each detector side padded up to one of these
     gpu_rec_widths: str = "80,160,320,480,640,960,1280,1600"  # gpu profile: recogniser crop widths
     gpu_batches: str = "1,4,16,64"  # gpu profile: batches padded up this ladder (capped at each batch_size)
+    gpu_det_pad: str = "reflect"  # gpu profile: detector canvas fill: reflect | edge | constant
     warm_up: bool = True  # gpu profile: run every shape of the closed set once at load (logged, in run info)
     infer_thread: str = "auto"  # auto (on with the gpu profile) | on | off: one thread owns every model call
     channels_last: bool = False  # torch on CUDA: NHWC activations; NCHW keeps depthwise convs off cuDNN

@@ -3,6 +3,7 @@ whose every model call falls inside the closed set (ONNX Runtime on CPU; shapes 
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from podocr.config import ConfigError, PodocrConfig
@@ -11,6 +12,7 @@ from podocr.ocr.pipeline import OcrPipeline
 from podocr.ocr.registry import ModelError, resolve
 from podocr.ocr.runtime.infer_thread import ThreadedEngine
 from podocr.ocr.shapes import ShapePolicy, closed_set, profile_name
+from podocr.ocr.stages.det import TextDetector
 from podocr.synth import render_photo
 
 
@@ -128,3 +130,56 @@ def test_a_real_pipeline_run_stays_inside_the_closed_set() -> None:
         assert seen_any > 4
     finally:
         pipeline.parts.close()
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect"])
+def test_det_canvas_fill_keeps_the_image_and_continues_its_border(mode: str) -> None:
+    p = ShapePolicy.from_config(PodocrConfig().replace(engine__gpu_det_pad=mode))
+    image = render_photo(7, 0, max_side=300)[0]
+    h, w = image.shape[:2]
+    filled = p.pad_det(image, 640, 640)
+    if mode == "constant":  # the stage fills with its normalised zero itself
+        assert filled is None
+        return
+    assert filled is not None and filled.shape == (640, 640, 3) and filled.dtype == np.uint8
+    assert np.array_equal(filled[:h, :w], image)
+    if mode == "edge":
+        assert np.array_equal(filled[:h, w], image[:, -1]) and np.array_equal(filled[h, :w], image[-1])
+    else:  # mirrored about the last row/column, which is not repeated
+        assert np.array_equal(filled[:h, w], image[:, -2]) and np.array_equal(filled[h, :w], image[-2])
+
+
+def test_unknown_det_fill_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        ShapePolicy.from_config(PodocrConfig().replace(engine__gpu_det_pad="wrap"))
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
+    (bx0, by0), (bx1, by1) = b.min(0), b.max(0)
+    inter = max(min(ax1, bx1) - max(ax0, bx0), 0) * max(min(ay1, by1) - max(ay0, by0), 0)
+    return float(inter / ((ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter))
+
+
+@pytest.mark.parametrize("index", [0, 3])
+def test_mirrored_fill_keeps_the_lines_a_flat_fill_loses_on_a_large_canvas(index: int) -> None:
+    """A photo on a canvas far larger than itself: with the mean-colour fill the detector loses lines the tight
+    canvas (the CPU profile) finds; with the photo mirrored into the fill (the default) it keeps more of them.
+    Every box lies inside the photo either way (the map is cropped back before boxes are taken)."""
+    cfg = PodocrConfig().replace(engine__intra_op_threads=1)
+    _models_or_skip(cfg)
+    parts = build_components(cfg)
+    image = render_photo(41, index, max_side=900)[0]
+    h, w = image.shape[:2]
+    tight = parts.detector.detect([image])[0]
+    assert len(tight) > 5, "the photo must hold text"
+    kept = {}
+    for mode in ("constant", "reflect"):
+        policy = ShapePolicy.from_config(cfg.replace(engine__gpu_det_sides="1600", engine__gpu_det_pad=mode))
+        wide = TextDetector(parts.detector.engine, cfg.det, parts.detector.norm, policy)
+        assert wide.canvas(h, w) == (1600, 1600)
+        boxes = wide.detect([image])[0]
+        assert (boxes.quads[..., 0] <= w).all() and (boxes.quads[..., 1] <= h).all()
+        kept[mode] = sum(any(_box_iou(q, t) > 0.5 for q in boxes.quads) for t in tight.quads)
+    assert kept["reflect"] > kept["constant"], (kept, len(tight))
+    assert kept["reflect"] >= 0.5 * len(tight), (kept, len(tight))

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from podocr.config import ConfigError, PodocrConfig
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 
 Shape = tuple[int, int, int, int]
 GPU_PROVIDERS = ("cuda", "tensorrt")
+# how the GPU profile fills a detector canvas around an image: the stage's normalised zero (the mean colour) or
+# the image's own border pixels, repeated or mirrored
+DET_PADS = {"constant": None, "edge": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 
 
 class _Runs(Protocol):
@@ -68,6 +72,7 @@ class ShapePolicy:
     rec_widths: tuple[int, ...]  # recogniser crops are padded up to one of these
     batches: tuple[int, ...]  # a batch of n is padded up to the first rung ≥ n (rungs capped per stage)
     det_step: int = 64  # sides above the top rung (never, with the defaults) fall back to this step
+    det_pad: str = "constant"  # how the detector canvas around the image is filled (DET_PADS)
 
     @classmethod
     def from_config(cls, cfg: PodocrConfig) -> ShapePolicy:
@@ -82,13 +87,30 @@ class ShapePolicy:
         widths = tuple(w for w in ladder(ec.gpu_rec_widths, "gpu_rec_widths") if w <= rc.max_width)
         if not widths or widths[-1] < rc.max_width:
             widths = (*widths, rc.max_width)
-        return cls(sides, widths, ladder(ec.gpu_batches, "gpu_batches"), dc.bucket_step)
+        pad = ec.gpu_det_pad.strip().lower()
+        if pad not in DET_PADS:
+            raise ConfigError(f"engine.gpu_det_pad = {ec.gpu_det_pad!r}: use {', '.join(DET_PADS)}")
+        return cls(sides, widths, ladder(ec.gpu_batches, "gpu_batches"), dc.bucket_step, pad)
 
     def det_canvas(self, height: int, width: int) -> tuple[int, int]:
         """The canvas a detector input of this size is padded to."""
         step = max(MODEL_STRIDE, round_up(self.det_step, MODEL_STRIDE))
         h, w = _up(height, self.det_sides), _up(width, self.det_sides)
         return (h or round_up(height, step), w or round_up(width, step))
+
+    def pad_det(self, image: np.ndarray, height: int, width: int) -> np.ndarray | None:
+        """The image (BGR uint8) made into its canvas, or None for the constant fill (the stage pads with its
+        normalised zero, i.e. the mean colour).
+
+        The canvas can be much larger than the image, and a detector's output near text depends on context well
+        beyond the text, so a large flat fill changes what it finds inside the image (the stage crops the map back
+        to the image before taking boxes, so nothing is found in the fill).
+        """
+        mode = DET_PADS[self.det_pad]
+        if mode is None:
+            return None
+        h, w = image.shape[:2]
+        return cv2.copyMakeBorder(image, 0, height - h, 0, width - w, mode)
 
     def rec_width(self, width: int) -> int:
         """The width a recogniser crop (already resized to the model height) is padded to."""

@@ -95,7 +95,11 @@ class TextDetector:
             x = np.zeros((rows, 3, ph, pw), np.float32)
             for j, i in enumerate(batch):
                 h, w = images[i].shape[:2]
-                x[j, :, :h, :w] = normalise(images[i], self.norm)
+                filled = None if self.shapes is None else self.shapes.pad_det(images[i], ph, pw)
+                if filled is None:
+                    x[j, :, :h, :w] = normalise(images[i], self.norm)
+                else:
+                    x[j] = normalise(filled, self.norm)
             prob = self.engine.run(x)[:, 0]
             for j, i in enumerate(batch):
                 h, w = images[i].shape[:2]

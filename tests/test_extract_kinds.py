@@ -6,7 +6,8 @@ from test_extract_pages import EXPECTED, USPS_LABEL, Item, make_page
 
 from podocr.barcode.payload import parse_payload
 from podocr.extract import Expected, extract_fields
-from podocr.extract.tracking import mod10_31_check_digit
+from podocr.extract.tracking import mod10_31_check_digit, ups_check_digit
+from podocr.extract.verify import may_share_a_label
 
 NUMBER = "9400111206206406260787"  # printed on USPS_LABEL
 OTHER_USPS = "92612901001304350827" + "7" + str(mod10_31_check_digit("926129010013043508277"))  # another IMpb
@@ -230,3 +231,78 @@ def test_a_zip_printed_twice_on_the_label_is_not_a_lone_contradiction() -> None:
     changed = [(t.replace("11212", "11201").replace("11272", "11201"), x, y, h) for t, x, y, h in FEDEX_LABEL]
     e = extract_fields(make_page(changed), exp)
     assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+
+
+def ups_number(body15: str) -> str:
+    return "1Z" + body15 + str(ups_check_digit(body15))
+
+
+OTHER_UPS = ups_number("V20X48031234567")  # another parcel's
+
+
+def test_a_usps_number_where_the_manifest_holds_the_1z_is_no_evidence_of_another_parcel() -> None:
+    # SurePost: OCR lost the 1Z line and no barcode decoded; only the USPS IMpb was read. The label carries
+    # both numbers, so the IMpb is no evidence against the manifest's 1Z: the address decides (it agrees).
+    page = make_page(without(SUREPOST_LABEL, "TRACKING #: 1Z 879 E93 03 4683 4440"))
+    e = extract_fields(page, Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST}))
+    assert e.tracking_number == NUMBER
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    assert "consolidator" in (e.verification_reason or "")
+    # The reverse: the manifest holds the USPS number, only the 1Z was read.
+    page = make_page(without(SUREPOST_LABEL, "9400 1112 0620 6406 2607 87"))
+    e = extract_fields(page, Expected(**{**vars_of(EXPECTED), "tracking": NUMBER}))
+    assert e.tracking_number == SUREPOST
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_another_parcel_on_a_hybrid_label_is_caught_by_the_number_of_the_manifests_carrier() -> None:
+    # Both numbers read; the manifest's 1Z is another parcel's: the label's own 1Z (not its IMpb) is compared.
+    e = extract_fields(make_page(SUREPOST_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_UPS}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+    assert "1Z879E930346834440" in (e.verification_reason or "")
+    # Manifest's number is another USPS IMpb: the label's IMpb decides, whichever number ranks first.
+    e = extract_fields(make_page(SUREPOST_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_USPS}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+
+
+def test_another_parcel_behind_a_lone_cross_carrier_number_is_caught_by_its_address() -> None:
+    # Only the IMpb read, the manifest's 1Z and its consumer belong to another parcel: the number is no
+    # evidence, the address (name, street, city, ZIP all differ) is.
+    page = make_page(without(SUREPOST_LABEL, "TRACKING #: 1Z 879 E93 03 4683 4440"))
+    other = Expected(name="Maria Gonzalez", street="9 Elm Ln", city="Springfield", state="IL", zip="62701",
+                     tracking=OTHER_UPS)  # fmt: skip
+    e = extract_fields(page, other)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+
+
+def test_numbers_of_two_carriers_that_never_share_a_label_are_another_parcel() -> None:
+    # A FedEx number where the manifest holds a UPS one: no consolidator prints both, so it is another parcel.
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST})
+    e = extract_fields(make_page(FEDEX_LABEL), exp)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+    assert not may_share_a_label("ups", "fedex") and may_share_a_label("fedex", "usps")
+    assert not may_share_a_label("usps", "usps") and not may_share_a_label("", "usps")
+
+
+GROUND_ECONOMY = "96" + "12019" + "12345678901234"  # FedEx 96: 7-digit prefix, 14-digit serial, check
+GROUND_ECONOMY += str(mod10_31_check_digit(GROUND_ECONOMY[7:21]))
+
+
+def test_fedex_ground_economy_label_read_by_its_usps_number_alone() -> None:
+    # FedEx Ground Economy (ex SmartPost): a FedEx 96 barcode number and a USPS IMpb. The manifest holds the
+    # FedEx number; only the IMpb was read, and the address agrees: no false alarm.
+    label = [
+        *SUREPOST_LABEL[:12],
+        ("FEDEX GROUND ECONOMY", 20, 320, 28),
+        ("USPS TRACKING #", 120, 440, 14),
+        ("9400 1112 0620 6406 2607 87", 80, 520, 16),
+    ]
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": GROUND_ECONOMY}))
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    # With the FedEx number decoded from its barcode it is the one compared: equal, so the right parcel.
+    e = extract_fields(
+        make_page(label),
+        Expected(**{**vars_of(EXPECTED), "tracking": GROUND_ECONOMY}),
+        barcode(GROUND_ECONOMY),
+    )
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason

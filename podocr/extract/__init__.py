@@ -104,7 +104,7 @@ def _extract(
         expected,
         readable=readable,
         tracking_confidence=fused.confidence,
-        label_numbers=[n.match for n in fused.numbers],
+        label_numbers=fused.numbers,
         recipient_differs_mismatch=recipient_differs_mismatch,
         hybrid=hybrid,
     )

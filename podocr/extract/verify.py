@@ -25,6 +25,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from podocr.extract.address import Address
+from podocr.extract.fusion import LabelNumber
 from podocr.extract.normalize import (
     compact,
     normalize_name,
@@ -32,7 +33,7 @@ from podocr.extract.normalize import (
     normalize_street,
     normalize_zip,
 )
-from podocr.extract.tracking import TrackingMatch, canonical_tracking, confusable_equal
+from podocr.extract.tracking import TrackingMatch, canonical_tracking, confusable_equal, match_tracking
 
 FIELD_WEIGHTS: dict[str, float] = {"zip": 0.30, "street": 0.30, "city": 0.15, "state": 0.10, "name": 0.15}
 """Share of each address field in `address_match_score`: ZIP and street pin a delivery point; city and state
@@ -102,6 +103,12 @@ sticker, a post office) read in place of the recipient's, so it is no evidence a
 
 KINDS = ("other_parcel", "address_differs", "recipient_differs")
 """`mismatch_kind` values."""
+
+LAST_MILE_CARRIER = "usps"
+"""The carrier that consolidator services hand parcels to for the last mile (UPS SurePost and Mail Innovations,
+FedEx Ground Economy/SmartPost, DHL eCommerce, marketplace consolidators): their labels carry the
+consolidator's number and a USPS IMpb, and a shipper's manifest may hold either. So a USPS number read where
+the manifest holds another carrier's (or the reverse) may be the other number of the same parcel."""
 
 
 @dataclass(slots=True)
@@ -226,14 +233,15 @@ def verify(
     *,
     readable: bool = True,
     tracking_confidence: float = 1.0,
-    label_numbers: Sequence[TrackingMatch] = (),
+    label_numbers: Sequence[LabelNumber] = (),
     recipient_differs_mismatch: bool = False,
     hybrid: bool = False,
 ) -> Verdict:
     """The decision, its kind and reason. `readable=False` (no label text at all) short-cuts to `unreadable`.
 
     `tracking` is the label's primary number and `tracking_confidence` its evidence confidence (OCR's, or 1.0
-    when decoded from a barcode); `label_numbers` every number on the label, any of which may equal the manifest's.
+    when decoded from a barcode); `label_numbers` every number on the label (with its own confidence), any of
+    which may equal the manifest's.
     `hybrid`: a consolidator label, whose SHIP TO block may be the induction post office rather than the consumer.
     Reads below `MIN_EVIDENCE_CONFIDENCE` can confirm the expectation but never contradict it.
     """
@@ -368,18 +376,27 @@ def _street_name(street: str) -> str:
     return street.split(" ", 1)[1] if _house_number(street) and " " in street else street
 
 
+def may_share_a_label(a: str, b: str) -> bool:
+    """Numbers of carriers `a` and `b` can both be printed on one parcel's label: a consolidator's number next
+    to the last-mile USPS IMpb. Two numbers of one carrier, or of two carriers neither of which is USPS, cannot."""
+    return bool(a and b) and a != b and LAST_MILE_CARRIER in (a, b)
+
+
 def _tracking_evidence(
     tracking: TrackingMatch | None,
     expected: Expected,
     scores: dict[str, float],
     reasons: list[str],
     confidence: float = 1.0,
-    label_numbers: Sequence[TrackingMatch] = (),
+    label_numbers: Sequence[LabelNumber] = (),
 ) -> str:
     """'same', 'different' or '' (no usable evidence); records the tracking field score and reason.
 
     'different' needs a confident read that is either confirmed by its check digit as read and not within an
-    OCR slip of the expected number, or, unconfirmed, clearly unlike it (`TRACKING_DIFFERENT_BELOW`).
+    OCR slip of the expected number, or, unconfirmed, clearly unlike it (`TRACKING_DIFFERENT_BELOW`). Only a
+    number that could not sit on the same label as the manifest's is compared: where the manifest holds a UPS
+    number and the label shows a USPS IMpb (or the reverse), the label's number of the manifest's carrier is
+    compared instead, and without one the number says nothing either way (`may_share_a_label`).
     """
     want = canonical_tracking(expected.tracking)
     if not want:
@@ -387,7 +404,7 @@ def _tracking_evidence(
     if tracking is None:
         reasons.append("tracking not read")
         return ""
-    others = [m for m in label_numbers if m.number != tracking.number]
+    others = [n.match for n in label_numbers if n.match.number != tracking.number]
     if any(m.number == want or confusable_equal(m.number, want) for m in others):
         scores["tracking"] = 1.0
         reasons.append("tracking equal (another number on the label)")
@@ -401,6 +418,17 @@ def _tracking_evidence(
         scores["tracking"] = 1.0
         reasons.append(f"tracking equal up to OCR confusions ({got})")
         return "same"
+    want_match = match_tracking(want)
+    want_carrier = want_match.carrier if want_match is not None else ""
+    if may_share_a_label(tracking.carrier, want_carrier):
+        alike = [n for n in label_numbers if n.match.carrier == want_carrier]
+        if not alike:
+            reasons.append(
+                f"tracking {got} ({tracking.carrier}) and the manifest's {want_carrier} number can share a "
+                "consolidator label: no evidence either way"
+            )
+            return ""
+        tracking, confidence, got = alike[0].match, alike[0].confidence, alike[0].match.number
     near = fuzz.ratio(got, want) / 100
     scores["tracking"] = round(near, 4)
     confirmed = tracking.valid and tracking.checked and not tracking.repaired

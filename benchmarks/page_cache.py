@@ -67,7 +67,7 @@ def cmd_ocr(args: argparse.Namespace) -> None:
     from podocr.ocr.pipeline import OcrPipeline
 
     cfg = PodocrConfig.load()
-    samples = load_dataset(args.data, limit=args.limit)
+    samples = _photos(args.data, args.limit)
     cache = _load(args.cache)
     todo = [s for s in samples if s.id not in cache]
     pipeline = OcrPipeline.from_config(cfg)
@@ -89,6 +89,21 @@ def cmd_ocr(args: argparse.Namespace) -> None:
             cache[s.id] = CachedPhoto(page=page, ocr_s=per_photo, reads=reads, barcode_s=seconds)
         _save(cache, args.cache)
         print(f"{len(cache)} cached", file=sys.stderr, flush=True)
+
+
+@dataclass
+class _Photo:
+    id: str
+    image: Path
+
+
+def _photos(data: Path, limit: int | None) -> list[Any]:
+    """The set's photos in order; while `podocr synth` is still writing (no labels.jsonl yet), the images
+    written so far, so that reading can start before generation ends."""
+    if (data / "labels.jsonl").exists():
+        return list(load_dataset(data, limit=limit))
+    files = sorted((data / "images").glob("*.jpg"))[:-1]  # the newest may be half written
+    return [_Photo(f.stem, f) for f in files][:limit]
 
 
 def cmd_barcodes(args: argparse.Namespace) -> None:
@@ -197,9 +212,9 @@ def _misses(samples: list[Sample], preds: list[Prediction], report: dict[str, An
             tags.append(
                 f"TRACK gt={gt}/{s.fields.get('tracking_number_2')} got={got} all={p.tracking_numbers}"
             )
-        if row["truth"] is not None and (
-            row["truth"] != row["verdict"] or row["truth_kind"] != row["pred_kind"]
-        ):
+        wrong = (row["truth"] == "mismatch") != (row["verdict"] == "mismatch")
+        unread = leg == "legible" and row["verdict"] == "unreadable"
+        if row["truth"] is not None and (wrong or unread or row["truth_kind"] != row["pred_kind"]):
             tags.append(
                 f"VERDICT truth={row['truth']}/{row['truth_kind']} got={row['verdict']}/{row['pred_kind']}"
             )

@@ -306,3 +306,40 @@ def test_fedex_ground_economy_label_read_by_its_usps_number_alone() -> None:
         barcode(GROUND_ECONOMY),
     )
     assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_a_confusion_the_check_digit_cannot_see_is_spelled_as_the_manifest_spells_it() -> None:
+    # UPS counts `S` and `5` alike at a doubled position: OCR's `1ZCSLT…` and the printed `1ZC5LT…` both
+    # pass the check. The print cannot decide; the manifest does, and only between such spellings.
+    printed, read = "1ZC5LT6M6732423947", "1Z CSL T6M 67 3242 3947"
+    label = [*USPS_LABEL[:9], ("UPS GROUND", 20, 260, 28), (f"TRACKING #: {read}", 20, 300, 16)]
+    assert extract_fields(make_page(label), None).tracking_number == "1ZCSLT6M6732423947"
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": printed}))
+    assert (e.tracking_number, e.tracking_repaired) == (printed, True)
+    assert [n["number"] for n in e.tracking_numbers] == [printed]
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # A manifest number that is not a confusion of the read changes nothing.
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST}))
+    assert e.tracking_number == "1ZCSLT6M6732423947"
+
+
+def test_ship_to_as_ocr_misreads_it_still_closes_the_block_above() -> None:
+    # `SHIP TO:` read with a letter lost or the colon as `I`: the sender's lines above must not become the
+    # recipient's name (a false recipient_differs).
+    for anchor in ("SHP TO:", "SHIP TOI", "SIP TO"):
+        label = [
+            ("SANDRA WILLIAMS", 20, 80, 14),
+            ("115 WILLOW LN", 20, 98, 14),
+            ("MONMOUTH MO 6421-1608", 20, 116, 14),  # ZIP misread: not a city row
+            *[(anchor if t == "SHIP TO:" else t, x, y, h) for t, x, y, h in USPS_LABEL[5:]],
+        ]
+        e = extract_fields(make_page(label), EXPECTED)
+        assert e.recipient_name == "JOHN SMITH", anchor
+        assert (e.verification, e.mismatch_kind) == ("match", None), anchor
+
+
+def test_a_stray_number_above_the_name_is_not_the_name() -> None:
+    label = [("SHIP TO:", 20, 140, 16), ("10", 40, 150, 10), *USPS_LABEL[6:]]
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "name": "Maria Gonzalez"}))
+    assert e.recipient_name == "JOHN SMITH"
+    assert (e.verification, e.mismatch_kind) == ("match", "recipient_differs")

@@ -201,6 +201,28 @@ def pick_street_reading(address: Address | None, expected: Expected | None) -> A
     return replace(address, street=best, street_readings=others)
 
 
+def pick_tracking_reading(tracking: TrackingMatch | None, expected: Expected | None) -> TrackingMatch | None:
+    """The manifest's spelling of an OCR-read number that differs from it only by OCR confusion pairs that the
+    check digit cannot see (UPS counts `S` and `5` alike at a doubled position): both spellings pass the same
+    check, so the print alone cannot decide, and the manifest may (as it does for a glued house number). A
+    number whose check tells the spellings apart, or a barcode's exact read, is never changed."""
+    if tracking is None or expected is None or not expected.tracking:
+        return tracking
+    want = canonical_tracking(expected.tracking)
+    if not want or want == tracking.number or not confusable_equal(tracking.number, want):
+        return tracking
+    found = match_tracking(want, repair=False)
+    if (
+        found is None
+        or not found.valid
+        or not found.checked
+        or found.kind != tracking.kind
+        or not tracking.valid
+    ):
+        return tracking
+    return replace(tracking, number=found.number, repaired=True)
+
+
 def compare_fields(address: Address | None, expected: Expected) -> dict[str, float]:
     """Similarity in [0, 1] of every address field present on both sides."""
     scores: dict[str, float] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from test_extract_pages import EXPECTED, USPS_LABEL, Item, make_page
 
 from podocr.barcode.payload import parse_payload
@@ -343,3 +345,21 @@ def test_a_stray_number_above_the_name_is_not_the_name() -> None:
     e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "name": "Maria Gonzalez"}))
     assert e.recipient_name == "JOHN SMITH"
     assert (e.verification, e.mismatch_kind) == ("match", "recipient_differs")
+
+
+def test_one_blurred_row_of_a_confident_block_confirms_but_does_not_contradict() -> None:
+    # No tracking number read; the ZIP misread in two digits and the name row garbled at low confidence.
+    # Two contradicting fields, but only the ZIP was read confidently: unreadable, not a false alarm.
+    label = [
+        (t.replace("JOHN SMITH", "RUSALER").replace("11272", "11772"), x, y, h) for t, x, y, h in USPS_LABEL
+    ]
+    label = [it for it in label if not it[0][:1].isdigit() or "MAIN" in it[0]]  # the number lines lost
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": None})
+    page = make_page(label)
+    page.lines = [
+        dataclasses.replace(ln, confidence=0.68) if ln.text == "RUSALER" else ln for ln in page.lines
+    ]
+    e = extract_fields(page, exp)
+    assert e.verification == "unreadable", e.verification_reason
+    # The same rows all read confidently are two contradictions: another parcel.
+    assert extract_fields(make_page(label), exp).verification == "mismatch"

@@ -87,6 +87,9 @@ DIFFERS_CONFIDENCE = 0.9
 """On the right parcel, a delivery-point field contradicts the manifest only when its own row was read at least
 this confidently: one field decides there, so an OCR slip must not (a ZIP from the barcode counts as 1.0)."""
 
+FIELD_ROW = {"name": "name", "street": "street", "city": "city", "state": "city", "zip": "zip"}
+"""The block row each address field is read from (`Address.field_confidence` keys)."""
+
 DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
 """The fields that pin the delivery point; the name and state do not (state repeats the ZIP)."""
 
@@ -293,6 +296,17 @@ def verify(
                 f"address read with low confidence ({address.confidence:.2f}): not evidence against"
             )
             contradicting = []
+    elif address is not None:
+        # A confidently read block may still hold one blurred row (a name read as `RUSALER`): that row, read
+        # under the evidence confidence, may confirm but not contradict.
+        unsure = [
+            k
+            for k in contradicting
+            if address.field_confidence.get(FIELD_ROW[k], 1.0) < MIN_EVIDENCE_CONFIDENCE
+        ]
+        if unsure:
+            reasons.append(f"{', '.join(unsure)} read with low confidence: not evidence against")
+            contradicting = [k for k in contradicting if k not in unsure]
 
     kind: str | None = None
     if not readable:

@@ -363,3 +363,30 @@ def test_one_blurred_row_of_a_confident_block_confirms_but_does_not_contradict()
     assert e.verification == "unreadable", e.verification_reason
     # The same rows all read confidently are two contradictions: another parcel.
     assert extract_fields(make_page(label), exp).verification == "mismatch"
+
+
+def test_a_check_failing_read_one_character_from_the_manifests_number_is_that_number() -> None:
+    # One digit slipped (7 read as 1): the check digit fails and cannot say where. The manifest's number,
+    # one character away and valid, locates the slip: the right parcel.
+    slipped = [(t.replace("2607 87", "2601 87"), x, y, h) for t, x, y, h in USPS_LABEL]
+    alone = extract_fields(make_page(slipped), None)
+    assert (alone.tracking_number, alone.tracking_valid) == ("9400111206206406260187", False)
+    e = extract_fields(make_page(slipped), EXPECTED)
+    assert (e.tracking_number, e.tracking_valid, e.tracking_repaired) == (NUMBER, True, True)
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # …which lets a delivery-point change on the right parcel show.
+    e = extract_fields(make_page(slipped), Expected(**{**vars_of(EXPECTED), "city": "Albany"}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+    # Another parcel's number (valid, two or more characters away) is never taken for the manifest's.
+    e = extract_fields(make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_USPS}))
+    assert e.tracking_number == NUMBER and e.mismatch_kind == "other_parcel"
+
+
+def test_a_unit_the_manifest_keeps_in_its_street_is_not_a_different_street() -> None:
+    label = [(t.replace("123 MAIN STREET APT 4B", "123 MAIN ST"), x, y, h) for t, x, y, h in USPS_LABEL]
+    label.insert(8, ("APT 4B", 40, 204, 24))
+    label = [(t, x, 232 if t.startswith("BROOKLYN") else y, h) for t, x, y, h in label]
+    e = extract_fields(make_page(label), EXPECTED)  # manifest street: 123 Main St Apt 4B
+    assert (e.street, e.unit) == ("123 MAIN ST", "APT 4B")
+    assert e.field_agreement["street"] == "agrees"
+    assert (e.verification, e.mismatch_kind) == ("match", None)

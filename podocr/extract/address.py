@@ -36,9 +36,9 @@ from podocr.extract.normalize import (
 )
 
 RECIPIENT_ANCHOR = re.compile(
-    r"^(?:(?:SH[I1L]?P|S[I1L]P|H[I1L]P)\s*T[O0][I1L]?|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*"
+    r"^(?:(?:SH[I1L]?P|S[I1L]P|H[I1L]P)\s*[TY][O0][I1L]?|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*"
 )
-"""SHIP TO also as OCR reads small bold print: a letter lost (`SHP TO`, `SIP TO`, `HIP TO`) or the colon read as
+"""SHIP TO also as OCR reads small bold print: a letter lost or misread (`SHP TO`, `SIP TO`, `HIP TO`, `SHP YO`) or the colon read as
 a letter (`SHIP TOI`). Missing it lets the recipient's block grow up into the sender's lines above it."""
 FINAL_ANCHOR = re.compile(
     r"^(?:(?:USPS|USP5|LOCAL|FINAL)\s*)?(?:DELIVER\s*T[O0]|CONSIGNEE|DELIVERY\s*ADDRESS)(?![A-Z0-9])\s*:?\s*"

@@ -24,7 +24,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from podocr.extract.address import Address
+from podocr.extract.address import Address, split_street_unit
 from podocr.extract.fusion import LabelNumber
 from podocr.extract.normalize import (
     compact,
@@ -205,25 +205,30 @@ def pick_street_reading(address: Address | None, expected: Expected | None) -> A
 
 
 def pick_tracking_reading(tracking: TrackingMatch | None, expected: Expected | None) -> TrackingMatch | None:
-    """The manifest's spelling of an OCR-read number that differs from it only by OCR confusion pairs that the
-    check digit cannot see (UPS counts `S` and `5` alike at a doubled position): both spellings pass the same
-    check, so the print alone cannot decide, and the manifest may (as it does for a glued house number). A
-    number whose check tells the spellings apart, or a barcode's exact read, is never changed."""
+    """The manifest's spelling of an OCR-read number that the print cannot tell from it, else the read.
+
+    Two cases, both against a manifest number valid by its check digit and of the read's format: (1) the read
+    is valid too and differs only by OCR confusion pairs the check cannot see (UPS counts `S` and `5` alike at
+    a doubled position), so the print cannot decide between the spellings; (2) the read fails its check and
+    differs in one character: one slipped character, which the check digit detects but cannot locate (any of
+    ~20 positions could be repaired), and the manifest locates it. Another parcel's number is valid and, for
+    mod-10 formats, differs from the manifest's in at least two characters, so neither case takes it for the
+    manifest's. As for a glued house number, the manifest decides only where the print cannot; a barcode's
+    exact read is never changed (the caller passes OCR reads only).
+    """
     if tracking is None or expected is None or not expected.tracking:
         return tracking
     want = canonical_tracking(expected.tracking)
-    if not want or want == tracking.number or not confusable_equal(tracking.number, want):
+    if not want or want == tracking.number or len(want) != len(tracking.number):
         return tracking
     found = match_tracking(want, repair=False)
-    if (
-        found is None
-        or not found.valid
-        or not found.checked
-        or found.kind != tracking.kind
-        or not tracking.valid
-    ):
+    if found is None or not found.valid or not found.checked or found.kind != tracking.kind:
         return tracking
-    return replace(tracking, number=found.number, repaired=True)
+    slips = sum(a != b for a, b in zip(tracking.number, want, strict=True))
+    invisible = tracking.valid and confusable_equal(tracking.number, want)
+    if invisible or (not tracking.valid and slips == 1):
+        return replace(tracking, number=found.number, valid=True, repaired=True)
+    return tracking
 
 
 def compare_fields(address: Address | None, expected: Expected) -> dict[str, float]:
@@ -395,7 +400,10 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
         exp_name = _street_name(normalize_street(expected.street))
         got_name = _street_name(normalize_street(address.street))
         if exp_name and got_name:
-            judge("street", fuzz.ratio(exp_name, got_name) / 100, "street")
+            # The manifest may carry the unit in its street (`79 DIXON RD UNIT 98`), the label on its own line.
+            bare = _street_name(normalize_street(split_street_unit(expected.street)[0]))
+            sim = max(fuzz.ratio(exp_name, got_name), fuzz.ratio(bare, got_name) if bare else 0.0)
+            judge("street", sim / 100, "street")
     for key in ("city", "state", "zip", "name"):
         if key in scores:
             judge(key, scores[key], "name" if key == "name" else "zip" if key == "zip" else "city")

@@ -390,3 +390,22 @@ def test_a_unit_the_manifest_keeps_in_its_street_is_not_a_different_street() -> 
     assert (e.street, e.unit) == ("123 MAIN ST", "APT 4B")
     assert e.field_agreement["street"] == "agrees"
     assert (e.verification, e.mismatch_kind) == ("match", None)
+
+
+def test_where_nothing_agrees_a_blurred_row_still_counts() -> None:
+    # Another parcel, read only in its name (blurred, low confidence) and street: nothing agrees, so the
+    # blurred row is not outvoted by agreeing fields and counts with the street.
+    label = [
+        ("SHIP TO:", 20, 140, 16),
+        ("JOHN SMITH", 40, 162, 24),
+        ("ACME SUPPLY CO", 40, 190, 24),
+        ("123 MAIN STREET", 40, 218, 24),
+    ]
+    page = make_page(label)
+    page.lines = [
+        dataclasses.replace(ln, confidence=0.68) if ln.text == "JOHN SMITH" else ln for ln in page.lines
+    ]
+    other = Expected(name="Maria Gonzalez", street="9 Elm Ln", city="Springfield", state="IL", zip="62701")
+    e = extract_fields(page, other)
+    assert (e.recipient_name, e.street) == ("JOHN SMITH", "123 MAIN ST")
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason

@@ -301,9 +301,10 @@ def verify(
                 f"address read with low confidence ({address.confidence:.2f}): not evidence against"
             )
             contradicting = []
-    elif address is not None:
-        # A confidently read block may still hold one blurred row (a name read as `RUSALER`): that row, read
-        # under the evidence confidence, may confirm but not contradict.
+    elif address is not None and any(k in scores and scores[k] >= AGREES_FROM for k in FIELD_WEIGHTS):
+        # A confidently read block may still hold one blurred row (a name read as `RUSALER`): next to fields
+        # that agree, that row, read under the evidence confidence, may confirm but not contradict. Where
+        # nothing agrees, every field read differs: another parcel, blurred row or not.
         unsure = [
             k
             for k in contradicting

@@ -283,7 +283,13 @@ def test_numbers_of_two_carriers_that_never_share_a_label_are_another_parcel() -
     e = extract_fields(make_page(FEDEX_LABEL), exp)
     assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
     assert not may_share_a_label("ups", "fedex") and may_share_a_label("fedex", "usps")
-    assert not may_share_a_label("usps", "usps") and not may_share_a_label("", "usps")
+    assert not may_share_a_label("usps", "usps") and not may_share_a_label("", "ups")
+    # A consolidator's own format (DHL eCommerce `GM…`, no table lists it) on the manifest, the USPS IMpb read.
+    assert may_share_a_label("", "usps")
+    e = extract_fields(
+        make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": "GM295117322530001234"})
+    )
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
 
 
 GROUND_ECONOMY = "96" + "12019" + "12345678901234"  # FedEx 96: 7-digit prefix, 14-digit serial, check

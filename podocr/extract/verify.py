@@ -423,8 +423,10 @@ def _street_name(street: str) -> str:
 
 def may_share_a_label(a: str, b: str) -> bool:
     """Numbers of carriers `a` and `b` can both be printed on one parcel's label: a consolidator's number next
-    to the last-mile USPS IMpb. Two numbers of one carrier, or of two carriers neither of which is USPS, cannot."""
-    return bool(a and b) and a != b and LAST_MILE_CARRIER in (a, b)
+    to the last-mile USPS IMpb. The consolidator's may be of a format no table lists (carrier empty: DHL
+    eCommerce, OSM, marketplace consolidators). Two numbers of one carrier, or of two carriers neither of which
+    is USPS, cannot."""
+    return a != b and LAST_MILE_CARRIER in (a, b)
 
 
 def _tracking_evidence(

@@ -134,7 +134,7 @@ class RecConfig:
 class BarcodeConfig:
     enabled: bool = True  # decode the label's barcodes (podocr/barcode) beside OCR
     label_side: int = 1280  # long side (px) of the rectified label crop the decoder reads; never upscaled
-    margin: float = 0.06  # the label box from the OCR lines grows by this share of its long side per side
+    margin: float = 0.2  # the label box from the OCR lines grows by this share of its long side per side
     photo_side: int = 1024  # the whole photo at this long side, only when the crop decodes nothing (0 = off)
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from test_extract_pages import EXPECTED, USPS_LABEL, Item, make_page
 
 from podocr.barcode.payload import parse_payload
 from podocr.extract import Expected, extract_fields
-from podocr.extract.tracking import mod10_31_check_digit
+from podocr.extract.tracking import mod10_31_check_digit, ups_check_digit
+from podocr.extract.verify import may_share_a_label
 
 NUMBER = "9400111206206406260787"  # printed on USPS_LABEL
 OTHER_USPS = "92612901001304350827" + "7" + str(mod10_31_check_digit("926129010013043508277"))  # another IMpb
@@ -230,3 +233,185 @@ def test_a_zip_printed_twice_on_the_label_is_not_a_lone_contradiction() -> None:
     changed = [(t.replace("11212", "11201").replace("11272", "11201"), x, y, h) for t, x, y, h in FEDEX_LABEL]
     e = extract_fields(make_page(changed), exp)
     assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+
+
+def ups_number(body15: str) -> str:
+    return "1Z" + body15 + str(ups_check_digit(body15))
+
+
+OTHER_UPS = ups_number("V20X48031234567")  # another parcel's
+
+
+def test_a_usps_number_where_the_manifest_holds_the_1z_is_no_evidence_of_another_parcel() -> None:
+    # SurePost: OCR lost the 1Z line and no barcode decoded; only the USPS IMpb was read. The label carries
+    # both numbers, so the IMpb is no evidence against the manifest's 1Z: the address decides (it agrees).
+    page = make_page(without(SUREPOST_LABEL, "TRACKING #: 1Z 879 E93 03 4683 4440"))
+    e = extract_fields(page, Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST}))
+    assert e.tracking_number == NUMBER
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    assert "consolidator" in (e.verification_reason or "")
+    # The reverse: the manifest holds the USPS number, only the 1Z was read.
+    page = make_page(without(SUREPOST_LABEL, "9400 1112 0620 6406 2607 87"))
+    e = extract_fields(page, Expected(**{**vars_of(EXPECTED), "tracking": NUMBER}))
+    assert e.tracking_number == SUREPOST
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_another_parcel_on_a_hybrid_label_is_caught_by_the_number_of_the_manifests_carrier() -> None:
+    # Both numbers read; the manifest's 1Z is another parcel's: the label's own 1Z (not its IMpb) is compared.
+    e = extract_fields(make_page(SUREPOST_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_UPS}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+    assert "1Z879E930346834440" in (e.verification_reason or "")
+    # Manifest's number is another USPS IMpb: the label's IMpb decides, whichever number ranks first.
+    e = extract_fields(make_page(SUREPOST_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_USPS}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+
+
+def test_another_parcel_behind_a_lone_cross_carrier_number_is_caught_by_its_address() -> None:
+    # Only the IMpb read, the manifest's 1Z and its consumer belong to another parcel: the number is no
+    # evidence, the address (name, street, city, ZIP all differ) is.
+    page = make_page(without(SUREPOST_LABEL, "TRACKING #: 1Z 879 E93 03 4683 4440"))
+    other = Expected(name="Maria Gonzalez", street="9 Elm Ln", city="Springfield", state="IL", zip="62701",
+                     tracking=OTHER_UPS)  # fmt: skip
+    e = extract_fields(page, other)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+
+
+def test_numbers_of_two_carriers_that_never_share_a_label_are_another_parcel() -> None:
+    # A FedEx number where the manifest holds a UPS one: no consolidator prints both, so it is another parcel.
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST})
+    e = extract_fields(make_page(FEDEX_LABEL), exp)
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+    assert not may_share_a_label("ups", "fedex") and may_share_a_label("fedex", "usps")
+    assert not may_share_a_label("usps", "usps") and not may_share_a_label("", "ups")
+    # A consolidator's own format (DHL eCommerce `GM…`, no table lists it) on the manifest, the USPS IMpb read.
+    assert may_share_a_label("", "usps")
+    e = extract_fields(
+        make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": "GM295117322530001234"})
+    )
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+GROUND_ECONOMY = "96" + "12019" + "12345678901234"  # FedEx 96: 7-digit prefix, 14-digit serial, check
+GROUND_ECONOMY += str(mod10_31_check_digit(GROUND_ECONOMY[7:21]))
+
+
+def test_fedex_ground_economy_label_read_by_its_usps_number_alone() -> None:
+    # FedEx Ground Economy (ex SmartPost): a FedEx 96 barcode number and a USPS IMpb. The manifest holds the
+    # FedEx number; only the IMpb was read, and the address agrees: no false alarm.
+    label = [
+        *SUREPOST_LABEL[:12],
+        ("FEDEX GROUND ECONOMY", 20, 320, 28),
+        ("USPS TRACKING #", 120, 440, 14),
+        ("9400 1112 0620 6406 2607 87", 80, 520, 16),
+    ]
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": GROUND_ECONOMY}))
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+    # With the FedEx number decoded from its barcode it is the one compared: equal, so the right parcel.
+    e = extract_fields(
+        make_page(label),
+        Expected(**{**vars_of(EXPECTED), "tracking": GROUND_ECONOMY}),
+        barcode(GROUND_ECONOMY),
+    )
+    assert (e.verification, e.mismatch_kind) == ("match", None), e.verification_reason
+
+
+def test_a_confusion_the_check_digit_cannot_see_is_spelled_as_the_manifest_spells_it() -> None:
+    # UPS counts `S` and `5` alike at a doubled position: OCR's `1ZCSLT…` and the printed `1ZC5LT…` both
+    # pass the check. The print cannot decide; the manifest does, and only between such spellings.
+    printed, read = "1ZC5LT6M6732423947", "1Z CSL T6M 67 3242 3947"
+    label = [*USPS_LABEL[:9], ("UPS GROUND", 20, 260, 28), (f"TRACKING #: {read}", 20, 300, 16)]
+    assert extract_fields(make_page(label), None).tracking_number == "1ZCSLT6M6732423947"
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": printed}))
+    assert (e.tracking_number, e.tracking_repaired) == (printed, True)
+    assert [n["number"] for n in e.tracking_numbers] == [printed]
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # A manifest number that is not a confusion of the read changes nothing.
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST}))
+    assert e.tracking_number == "1ZCSLT6M6732423947"
+
+
+def test_ship_to_as_ocr_misreads_it_still_closes_the_block_above() -> None:
+    # `SHIP TO:` read with a letter lost or the colon as `I`: the sender's lines above must not become the
+    # recipient's name (a false recipient_differs).
+    for anchor in ("SHP TO:", "SHIP TOI", "SIP TO"):
+        label = [
+            ("SANDRA WILLIAMS", 20, 80, 14),
+            ("115 WILLOW LN", 20, 98, 14),
+            ("MONMOUTH MO 6421-1608", 20, 116, 14),  # ZIP misread: not a city row
+            *[(anchor if t == "SHIP TO:" else t, x, y, h) for t, x, y, h in USPS_LABEL[5:]],
+        ]
+        e = extract_fields(make_page(label), EXPECTED)
+        assert e.recipient_name == "JOHN SMITH", anchor
+        assert (e.verification, e.mismatch_kind) == ("match", None), anchor
+
+
+def test_a_stray_number_above_the_name_is_not_the_name() -> None:
+    label = [("SHIP TO:", 20, 140, 16), ("10", 40, 150, 10), *USPS_LABEL[6:]]
+    e = extract_fields(make_page(label), Expected(**{**vars_of(EXPECTED), "name": "Maria Gonzalez"}))
+    assert e.recipient_name == "JOHN SMITH"
+    assert (e.verification, e.mismatch_kind) == ("match", "recipient_differs")
+
+
+def test_one_blurred_row_of_a_confident_block_confirms_but_does_not_contradict() -> None:
+    # No tracking number read; the ZIP misread in two digits and the name row garbled at low confidence.
+    # Two contradicting fields, but only the ZIP was read confidently: unreadable, not a false alarm.
+    label = [
+        (t.replace("JOHN SMITH", "RUSALER").replace("11272", "11772"), x, y, h) for t, x, y, h in USPS_LABEL
+    ]
+    label = [it for it in label if not it[0][:1].isdigit() or "MAIN" in it[0]]  # the number lines lost
+    exp = Expected(**{**vars_of(EXPECTED), "tracking": None})
+    page = make_page(label)
+    page.lines = [
+        dataclasses.replace(ln, confidence=0.68) if ln.text == "RUSALER" else ln for ln in page.lines
+    ]
+    e = extract_fields(page, exp)
+    assert e.verification == "unreadable", e.verification_reason
+    # The same rows all read confidently are two contradictions: another parcel.
+    assert extract_fields(make_page(label), exp).verification == "mismatch"
+
+
+def test_a_check_failing_read_one_character_from_the_manifests_number_is_that_number() -> None:
+    # One digit slipped (7 read as 1): the check digit fails and cannot say where. The manifest's number,
+    # one character away and valid, locates the slip: the right parcel.
+    slipped = [(t.replace("2607 87", "2601 87"), x, y, h) for t, x, y, h in USPS_LABEL]
+    alone = extract_fields(make_page(slipped), None)
+    assert (alone.tracking_number, alone.tracking_valid) == ("9400111206206406260187", False)
+    e = extract_fields(make_page(slipped), EXPECTED)
+    assert (e.tracking_number, e.tracking_valid, e.tracking_repaired) == (NUMBER, True, True)
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+    # …which lets a delivery-point change on the right parcel show.
+    e = extract_fields(make_page(slipped), Expected(**{**vars_of(EXPECTED), "city": "Albany"}))
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "address_differs")
+    # Another parcel's number (valid, two or more characters away) is never taken for the manifest's.
+    e = extract_fields(make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "tracking": OTHER_USPS}))
+    assert e.tracking_number == NUMBER and e.mismatch_kind == "other_parcel"
+
+
+def test_a_unit_the_manifest_keeps_in_its_street_is_not_a_different_street() -> None:
+    label = [(t.replace("123 MAIN STREET APT 4B", "123 MAIN ST"), x, y, h) for t, x, y, h in USPS_LABEL]
+    label.insert(8, ("APT 4B", 40, 204, 24))
+    label = [(t, x, 232 if t.startswith("BROOKLYN") else y, h) for t, x, y, h in label]
+    e = extract_fields(make_page(label), EXPECTED)  # manifest street: 123 Main St Apt 4B
+    assert (e.street, e.unit) == ("123 MAIN ST", "APT 4B")
+    assert e.field_agreement["street"] == "agrees"
+    assert (e.verification, e.mismatch_kind) == ("match", None)
+
+
+def test_where_nothing_agrees_a_blurred_row_still_counts() -> None:
+    # Another parcel, read only in its name (blurred, low confidence) and street: nothing agrees, so the
+    # blurred row is not outvoted by agreeing fields and counts with the street.
+    label = [
+        ("SHIP TO:", 20, 140, 16),
+        ("JOHN SMITH", 40, 162, 24),
+        ("ACME SUPPLY CO", 40, 190, 24),
+        ("123 MAIN STREET", 40, 218, 24),
+    ]
+    page = make_page(label)
+    page.lines = [
+        dataclasses.replace(ln, confidence=0.68) if ln.text == "JOHN SMITH" else ln for ln in page.lines
+    ]
+    other = Expected(name="Maria Gonzalez", street="9 Elm Ln", city="Springfield", state="IL", zip="62701")
+    e = extract_fields(page, other)
+    assert (e.recipient_name, e.street) == ("JOHN SMITH", "123 MAIN ST")
+    assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason

@@ -56,6 +56,8 @@ USPS_LABEL: list[Item] = [
     ("TEL (718) 555-0142", 20, 400, 12),
 ]
 
+OTHER_IMPB = "9261290100130435082770"  # another parcel's USPS IMpb
+
 EXPECTED = Expected(name="John Smith", street="123 Main St Apt 4B", city="Brooklyn", state="NY", zip="11272",
                     tracking="9400 1112 0620 6406 2607 87")  # fmt: skip
 
@@ -213,10 +215,13 @@ def test_sender_block_is_never_the_recipient() -> None:
 
 def test_tracking_equal_up_to_invisible_confusions_is_a_match() -> None:
     items: list[Item] = [("TRACKING #: 1Z 9RC S5X 01 9111 1856", 20, 20, 18)]
+    # Both spellings pass the UPS check: read alone the number stays as read; against the manifest it is
+    # the manifest's spelling (the print cannot decide), and the same parcel.
+    assert extract_fields(make_page(items)).tracking_number == "1Z9RCS5X0191111856"
     e = extract_fields(make_page(items), Expected(tracking="1Z9RC55X0191111856"))
-    assert e.tracking_number == "1Z9RCS5X0191111856" and e.tracking_valid
+    assert e.tracking_number == "1Z9RC55X0191111856" and e.tracking_valid and e.tracking_repaired
     assert e.verification == "match" and e.verification_reason is not None
-    assert "up to OCR confusions" in e.verification_reason
+    assert "tracking equal" in e.verification_reason
 
 
 def test_ocr_dropped_spaces_and_confusions_still_match() -> None:
@@ -260,13 +265,17 @@ def test_same_street_other_house_number_is_a_mismatch() -> None:
 
 def test_different_valid_tracking_number_is_a_mismatch_even_at_the_same_address() -> None:
     want = Expected(name="John Smith", street="123 Main St", city="Brooklyn", state="NY", zip="11272",
-                    tracking="1Z5R89390357567127")  # fmt: skip
+                    tracking=OTHER_IMPB)  # fmt: skip
     e = extract_fields(make_page(USPS_LABEL), want)
     assert e.verification == "mismatch"
     assert (
         e.verification_reason is not None
-        and "tracking 9400111206206406260787≠1Z5R89390357567127" in e.verification_reason
+        and f"tracking 9400111206206406260787≠{OTHER_IMPB}" in e.verification_reason
     )
+    # A UPS number on the manifest: a consolidator label (UPS SurePost) carries a USPS IMpb as well, so the
+    # USPS number read is no evidence of another parcel, and the address (which agrees) decides.
+    e = extract_fields(make_page(USPS_LABEL), dataclasses.replace(want, tracking="1Z5R89390357567127"))
+    assert e.verification == "match" and "consolidator" in (e.verification_reason or "")
 
 
 def test_equal_tracking_is_a_match_unless_the_address_recognisably_differs() -> None:
@@ -323,7 +332,7 @@ def test_blurred_reads_confirm_but_never_contradict() -> None:
     assert extract_fields(make_page(USPS_LABEL, conf=0.7), EXPECTED).verification == "match"
     # A valid but low-confidence tracking number of another parcel is no evidence either.
     number_only = [("USPS TRACKING #", 20, 200, 16), ("9400 1112 0620 6406 2607 87", 20, 220, 18)]
-    want = Expected(tracking="1Z5R89390357567127")
+    want = Expected(tracking=OTHER_IMPB)
     assert extract_fields(make_page(number_only, conf=0.95), want).verification == "mismatch"
     assert extract_fields(make_page(number_only, conf=0.7), want).verification == "unreadable"
 

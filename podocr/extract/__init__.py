@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from podocr.extract.address import Address, find_recipient, is_hybrid_label
 from podocr.extract.fusion import fuse_tracking
 from podocr.extract.layout import group_rows, to_boxes
 from podocr.extract.tracking import TrackingCandidate, find_tracking
-from podocr.extract.verify import Expected, pick_street_reading, verify
+from podocr.extract.verify import Expected, pick_street_reading, pick_tracking_reading, verify
 from podocr.types import Extraction, PageResult
 
 if TYPE_CHECKING:
@@ -90,6 +91,13 @@ def _extract(
         group_rows(boxes, TRACKING_ROW_GAP), page_text=page_text
     )
     fused = fuse_tracking(candidates, barcodes)
+    if fused.source == "ocr" and fused.primary is not None:
+        picked = pick_tracking_reading(fused.primary, expected)
+        if picked is not None and picked is not fused.primary:
+            fused.numbers = [
+                replace(n, match=picked) if n.match is fused.primary else n for n in fused.numbers
+            ]
+            fused.primary = picked
     # A consolidator label: its words, or a USPS IMpb next to another carrier's number.
     kinds = {n.match.kind for n in fused.numbers} | {n.match.carrier for n in fused.numbers}
     hybrid = is_hybrid_label(page_text) or ("usps_impb" in kinds and bool(kinds & {"ups", "fedex"}))
@@ -104,7 +112,7 @@ def _extract(
         expected,
         readable=readable,
         tracking_confidence=fused.confidence,
-        label_numbers=[n.match for n in fused.numbers],
+        label_numbers=fused.numbers,
         recipient_differs_mismatch=recipient_differs_mismatch,
         hybrid=hybrid,
     )

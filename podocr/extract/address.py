@@ -35,7 +35,11 @@ from podocr.extract.normalize import (
     street_readings,
 )
 
-RECIPIENT_ANCHOR = re.compile(r"^(?:SHIP\s*T[O0]|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*")
+RECIPIENT_ANCHOR = re.compile(
+    r"^(?:(?:SH[I1L]?P|S[I1L]P|H[I1L]P)\s*[TY][O0][I1L]?|SEND\s*T[O0]|RECIPIENT|T[O0])(?![A-Z0-9])\s*:?\s*"
+)
+"""SHIP TO also as OCR reads small bold print: a letter lost or misread (`SHP TO`, `SIP TO`, `HIP TO`, `SHP YO`) or the colon read as
+a letter (`SHIP TOI`). Missing it lets the recipient's block grow up into the sender's lines above it."""
 FINAL_ANCHOR = re.compile(
     r"^(?:(?:USPS|USP5|LOCAL|FINAL)\s*)?(?:DELIVER\s*T[O0]|CONSIGNEE|DELIVERY\s*ADDRESS)(?![A-Z0-9])\s*:?\s*"
 )
@@ -360,8 +364,9 @@ def _field_confidence(block: list[_RowInfo], city_row: bool) -> dict[str, float]
     street_rows = [i for i in body if _starts_with_house_number(i.rest) or _PO_BOX.match(i.rest)]
     if street_rows:
         out["street"] = street_rows[-1].row.confidence
-    if body and body[0] not in street_rows:
-        out["name"] = body[0].row.confidence
+    people = [i for i in body if i not in street_rows and _mostly_letters(i.rest)]
+    if people:
+        out["name"] = people[0].row.confidence
     return out
 
 
@@ -504,9 +509,15 @@ def parse_block(lines: Sequence[str]) -> Address:
     return address
 
 
+def _mostly_letters(line: str) -> bool:
+    """A person or organisation line is mostly letters: a stray number (a sort code, `10`) is not a name."""
+    return sum(c.isalpha() for c in line) > len(line.replace(" ", "")) / 2
+
+
 def _assign_people(address: Address, people: list[str]) -> None:
     names: list[str] = []
     companies: list[str] = []
+    people = [ln for ln in people if _mostly_letters(ln)]
     for ln in people[:3]:
         m = _ATTN.match(ln)
         if m and ln[m.end() :]:

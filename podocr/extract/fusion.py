@@ -27,6 +27,7 @@ class LabelNumber:
 
     match: TrackingMatch
     source: str  # barcode | ocr | both
+    confidence: float = BARCODE_CONFIDENCE  # evidence confidence: OCR's lowest piece, or 1.0 when decoded
 
     def to_dict(self) -> dict[str, str]:
         return {"number": self.match.number, "carrier": self.match.carrier, "source": self.source}
@@ -84,5 +85,5 @@ def fuse_tracking(candidates: Sequence[TrackingCandidate], reads: Sequence[Barco
             continue
         keep = c.match is out.primary or (c.match.tier >= 1 and (c.match.strong or c.labelled))
         if keep or (c.match.kind == "unknown" and c.labelled):
-            out.numbers.append(LabelNumber(c.match, "ocr"))
+            out.numbers.append(LabelNumber(c.match, "ocr", c.confidence))
     return out

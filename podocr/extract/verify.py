@@ -24,7 +24,8 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from podocr.extract.address import Address
+from podocr.extract.address import Address, split_street_unit
+from podocr.extract.fusion import LabelNumber
 from podocr.extract.normalize import (
     compact,
     normalize_name,
@@ -32,7 +33,7 @@ from podocr.extract.normalize import (
     normalize_street,
     normalize_zip,
 )
-from podocr.extract.tracking import TrackingMatch, canonical_tracking, confusable_equal
+from podocr.extract.tracking import TrackingMatch, canonical_tracking, confusable_equal, match_tracking
 
 FIELD_WEIGHTS: dict[str, float] = {"zip": 0.30, "street": 0.30, "city": 0.15, "state": 0.10, "name": 0.15}
 """Share of each address field in `address_match_score`: ZIP and street pin a delivery point; city and state
@@ -86,6 +87,9 @@ DIFFERS_CONFIDENCE = 0.9
 """On the right parcel, a delivery-point field contradicts the manifest only when its own row was read at least
 this confidently: one field decides there, so an OCR slip must not (a ZIP from the barcode counts as 1.0)."""
 
+FIELD_ROW = {"name": "name", "street": "street", "city": "city", "state": "city", "zip": "zip"}
+"""The block row each address field is read from (`Address.field_confidence` keys)."""
+
 DELIVERY_FIELDS = ("house_number", "street", "city", "zip")
 """The fields that pin the delivery point; the name and state do not (state repeats the ZIP)."""
 
@@ -102,6 +106,12 @@ sticker, a post office) read in place of the recipient's, so it is no evidence a
 
 KINDS = ("other_parcel", "address_differs", "recipient_differs")
 """`mismatch_kind` values."""
+
+LAST_MILE_CARRIER = "usps"
+"""The carrier that consolidator services hand parcels to for the last mile (UPS SurePost and Mail Innovations,
+FedEx Ground Economy/SmartPost, DHL eCommerce, marketplace consolidators): their labels carry the
+consolidator's number and a USPS IMpb, and a shipper's manifest may hold either. So a USPS number read where
+the manifest holds another carrier's (or the reverse) may be the other number of the same parcel."""
 
 
 @dataclass(slots=True)
@@ -194,6 +204,33 @@ def pick_street_reading(address: Address | None, expected: Expected | None) -> A
     return replace(address, street=best, street_readings=others)
 
 
+def pick_tracking_reading(tracking: TrackingMatch | None, expected: Expected | None) -> TrackingMatch | None:
+    """The manifest's spelling of an OCR-read number that the print cannot tell from it, else the read.
+
+    Two cases, both against a manifest number valid by its check digit and of the read's format: (1) the read
+    is valid too and differs only by OCR confusion pairs the check cannot see (UPS counts `S` and `5` alike at
+    a doubled position), so the print cannot decide between the spellings; (2) the read fails its check and
+    differs in one character: one slipped character, which the check digit detects but cannot locate (any of
+    ~20 positions could be repaired), and the manifest locates it. Another parcel's number is valid and, for
+    mod-10 formats, differs from the manifest's in at least two characters, so neither case takes it for the
+    manifest's. As for a glued house number, the manifest decides only where the print cannot; a barcode's
+    exact read is never changed (the caller passes OCR reads only).
+    """
+    if tracking is None or expected is None or not expected.tracking:
+        return tracking
+    want = canonical_tracking(expected.tracking)
+    if not want or want == tracking.number or len(want) != len(tracking.number):
+        return tracking
+    found = match_tracking(want, repair=False)
+    if found is None or not found.valid or not found.checked or found.kind != tracking.kind:
+        return tracking
+    slips = sum(a != b for a, b in zip(tracking.number, want, strict=True))
+    invisible = tracking.valid and confusable_equal(tracking.number, want)
+    if invisible or (not tracking.valid and slips == 1):
+        return replace(tracking, number=found.number, valid=True, repaired=True)
+    return tracking
+
+
 def compare_fields(address: Address | None, expected: Expected) -> dict[str, float]:
     """Similarity in [0, 1] of every address field present on both sides."""
     scores: dict[str, float] = {}
@@ -226,14 +263,15 @@ def verify(
     *,
     readable: bool = True,
     tracking_confidence: float = 1.0,
-    label_numbers: Sequence[TrackingMatch] = (),
+    label_numbers: Sequence[LabelNumber] = (),
     recipient_differs_mismatch: bool = False,
     hybrid: bool = False,
 ) -> Verdict:
     """The decision, its kind and reason. `readable=False` (no label text at all) short-cuts to `unreadable`.
 
     `tracking` is the label's primary number and `tracking_confidence` its evidence confidence (OCR's, or 1.0
-    when decoded from a barcode); `label_numbers` every number on the label, any of which may equal the manifest's.
+    when decoded from a barcode); `label_numbers` every number on the label (with its own confidence), any of
+    which may equal the manifest's.
     `hybrid`: a consolidator label, whose SHIP TO block may be the induction post office rather than the consumer.
     Reads below `MIN_EVIDENCE_CONFIDENCE` can confirm the expectation but never contradict it.
     """
@@ -263,6 +301,18 @@ def verify(
                 f"address read with low confidence ({address.confidence:.2f}): not evidence against"
             )
             contradicting = []
+    elif address is not None and any(k in scores and scores[k] >= AGREES_FROM for k in FIELD_WEIGHTS):
+        # A confidently read block may still hold one blurred row (a name read as `RUSALER`): next to fields
+        # that agree, that row, read under the evidence confidence, may confirm but not contradict. Where
+        # nothing agrees, every field read differs: another parcel, blurred row or not.
+        unsure = [
+            k
+            for k in contradicting
+            if address.field_confidence.get(FIELD_ROW[k], 1.0) < MIN_EVIDENCE_CONFIDENCE
+        ]
+        if unsure:
+            reasons.append(f"{', '.join(unsure)} read with low confidence: not evidence against")
+            contradicting = [k for k in contradicting if k not in unsure]
 
     kind: str | None = None
     if not readable:
@@ -351,7 +401,10 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
         exp_name = _street_name(normalize_street(expected.street))
         got_name = _street_name(normalize_street(address.street))
         if exp_name and got_name:
-            judge("street", fuzz.ratio(exp_name, got_name) / 100, "street")
+            # The manifest may carry the unit in its street (`79 DIXON RD UNIT 98`), the label on its own line.
+            bare = _street_name(normalize_street(split_street_unit(expected.street)[0]))
+            sim = max(fuzz.ratio(exp_name, got_name), fuzz.ratio(bare, got_name) if bare else 0.0)
+            judge("street", sim / 100, "street")
     for key in ("city", "state", "zip", "name"):
         if key in scores:
             judge(key, scores[key], "name" if key == "name" else "zip" if key == "zip" else "city")
@@ -368,18 +421,29 @@ def _street_name(street: str) -> str:
     return street.split(" ", 1)[1] if _house_number(street) and " " in street else street
 
 
+def may_share_a_label(a: str, b: str) -> bool:
+    """Numbers of carriers `a` and `b` can both be printed on one parcel's label: a consolidator's number next
+    to the last-mile USPS IMpb. The consolidator's may be of a format no table lists (carrier empty: DHL
+    eCommerce, OSM, marketplace consolidators). Two numbers of one carrier, or of two carriers neither of which
+    is USPS, cannot."""
+    return a != b and LAST_MILE_CARRIER in (a, b)
+
+
 def _tracking_evidence(
     tracking: TrackingMatch | None,
     expected: Expected,
     scores: dict[str, float],
     reasons: list[str],
     confidence: float = 1.0,
-    label_numbers: Sequence[TrackingMatch] = (),
+    label_numbers: Sequence[LabelNumber] = (),
 ) -> str:
     """'same', 'different' or '' (no usable evidence); records the tracking field score and reason.
 
     'different' needs a confident read that is either confirmed by its check digit as read and not within an
-    OCR slip of the expected number, or, unconfirmed, clearly unlike it (`TRACKING_DIFFERENT_BELOW`).
+    OCR slip of the expected number, or, unconfirmed, clearly unlike it (`TRACKING_DIFFERENT_BELOW`). Only a
+    number that could not sit on the same label as the manifest's is compared: where the manifest holds a UPS
+    number and the label shows a USPS IMpb (or the reverse), the label's number of the manifest's carrier is
+    compared instead, and without one the number says nothing either way (`may_share_a_label`).
     """
     want = canonical_tracking(expected.tracking)
     if not want:
@@ -387,7 +451,7 @@ def _tracking_evidence(
     if tracking is None:
         reasons.append("tracking not read")
         return ""
-    others = [m for m in label_numbers if m.number != tracking.number]
+    others = [n.match for n in label_numbers if n.match.number != tracking.number]
     if any(m.number == want or confusable_equal(m.number, want) for m in others):
         scores["tracking"] = 1.0
         reasons.append("tracking equal (another number on the label)")
@@ -401,6 +465,17 @@ def _tracking_evidence(
         scores["tracking"] = 1.0
         reasons.append(f"tracking equal up to OCR confusions ({got})")
         return "same"
+    want_match = match_tracking(want)
+    want_carrier = want_match.carrier if want_match is not None else ""
+    if may_share_a_label(tracking.carrier, want_carrier):
+        alike = [n for n in label_numbers if n.match.carrier == want_carrier]
+        if not alike:
+            reasons.append(
+                f"tracking {got} ({tracking.carrier}) and the manifest's {want_carrier} number can share a "
+                "consolidator label: no evidence either way"
+            )
+            return ""
+        tracking, confidence, got = alike[0].match, alike[0].confidence, alike[0].match.number
     near = fuzz.ratio(got, want) / 100
     scores["tracking"] = round(near, 4)
     confirmed = tracking.valid and tracking.checked and not tracking.repaired

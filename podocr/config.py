@@ -167,7 +167,9 @@ class IOConfig:
 class JobConfig:
     input: str = "./data"  # {input}/manifests/date=YYYY-MM-DD/manifest.{csv,parquet,jsonl}
     output: str = "./out"  # {output}/ocr_results/date=YYYY-MM-DD/part-NNNNN.parquet
-    images_root: str = ""  # relative image_uri values resolve here; "" = job.input (the input root, not the manifest folder)
+    images_root: str = (
+        ""  # relative image_uri values resolve here; "" = job.input (the input root, not the manifest folder)
+    )
     partition_size: int = 0  # photos per partition; 0 = sized from the row count and cores (job/sizing.py)
     scheduler: str = ""  # tcp://host:port of an existing cluster; "" = LocalCluster
     n_workers: int = 0  # 0 = sized to the machine

@@ -28,9 +28,12 @@ def assemble_pages(
         lines: list[TextLine] = []
         rejected: list[TextLine] = []
         for r, res in page_regions:
-            keep = [j for j, (t, c) in enumerate(res) if t.strip() and c >= drop_score]
-            kept = set(keep)
-            rejected += [_line(r, j, res[j]) for j in range(len(res)) if j not in kept]
+            keep: list[int] = []
+            for j, (t, c) in enumerate(res):
+                if t.strip() and c >= drop_score:
+                    keep.append(j)
+                else:
+                    rejected.append(_line(r, j, res[j]))
             if not keep:
                 continue
             upright = to_upright(r, r.quads[keep])

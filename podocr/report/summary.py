@@ -2,8 +2,8 @@
 
 `load_day` reads the day's parts once into a DuckDB table of the columns the report needs (each line's text
 reduced to its confidence), and every section aggregates that table: over S3 the parts are fetched once, not
-once per section, and a part replaced by a later run cannot pull the floor from under a half-built report.
-Only the handful of gallery rows come back whole, their lines read from the view by delivery id.
+once per section. Only the handful of gallery rows come back whole, their lines read from the view by delivery
+id in one more scan.
 """
 
 from __future__ import annotations

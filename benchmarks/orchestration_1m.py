@@ -59,9 +59,11 @@ def install_fixed_reader(cfg: Any) -> str:
 
 
 class PeakRss:
-    """Samples this process's RSS every 20 ms; `phase(name)` records the peak within it."""
+    """Samples this process's RSS every 20 ms; `phase(name)` records the peak within it, and the CPU seconds the
+    driver and the workers spent in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, moto_pid: int) -> None:
+        self.moto_pid = moto_pid
         self.proc = psutil.Process()
         self.peak = 0
         self.stop = threading.Event()
@@ -75,32 +77,44 @@ class PeakRss:
     @contextmanager
     def phase(self, results: dict[str, Any], name: str) -> Any:
         self.peak = self.proc.memory_info().rss
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_seconds(self.moto_pid)
         yield
+        cpu1 = cpu_seconds(self.moto_pid)
         results[name] = {
             "wall_s": round(time.perf_counter() - t0, 2),
             "peak_rss_mib": round(self.peak / 2**20),
+            "driver_cpu_s": round(cpu1["driver"] - cpu0["driver"], 2),
+            "workers_cpu_s": round(cpu1["workers"] - cpu0["workers"], 2),
         }
 
 
-def cpu_seconds(moto_pid: int) -> tuple[float, float]:
-    """(CPU seconds of the job: this driver process, which hosts the scheduler, and every worker process under
-    it; CPU seconds of the moto S3 server, which real S3 would not charge to the job). Wall time on a shared box
-    says little; CPU time is what the orchestration costs whatever else runs. A worker restarted mid-run takes
-    its CPU time with it, so restarts (reported) make this an underestimate."""
+def cpu_seconds(moto_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the driver (this process, which hosts the scheduler), of every worker process under
+    it, and of the moto S3 server (which real S3 would not charge to the job). Wall time on a shared box says
+    little; CPU time is what the orchestration costs whatever else runs. A worker restarted mid-run takes its
+    CPU time with it, so restarts (reported) make the workers' share an underestimate."""
     me = psutil.Process()
-    job = moto = 0.0
+    used = {"driver": 0.0, "workers": 0.0, "moto": 0.0}
     for proc in [me, *me.children(recursive=True)]:
         try:
             t = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        used = t.user + t.system
-        if proc.pid == moto_pid:
-            moto += used
-        else:
-            job += used
-    return job, moto
+        role = "driver" if proc.pid == me.pid else "moto" if proc.pid == moto_pid else "workers"
+        used[role] += t.user + t.system
+    return used
+
+
+def decile_costs(summaries: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Mean worker CPU and wall ms per partition over the first and the last tenth of the day (partitions run in
+    order): a per-partition cost that grows with the number of partitions done shows as last > first."""
+    ordered = [summaries[p] for p in sorted(summaries)]
+    tenth = max(1, len(ordered) // 10)
+    out: dict[str, float] = {}
+    for name, part in (("first", ordered[:tenth]), ("last", ordered[-tenth:])):
+        out[f"{name}_decile_cpu_ms"] = round(1000 * sum(s["cpu_s"] for s in part) / len(part), 2)
+        out[f"{name}_decile_wall_ms"] = round(1000 * sum(s["seconds"] for s in part) / len(part), 2)
+    return out
 
 
 def write_inputs(root: Path, rows: int) -> None:
@@ -200,7 +214,7 @@ def run_size(
         },
     )
     client.run(install_fixed_reader, cfg)
-    rss = PeakRss()
+    rss = PeakRss(moto_pid)
     out: dict[str, Any] = {"rows": rows, "workers": workers, "partition_size": partition_size}
     phases: dict[str, Any] = {}
     t_all = time.perf_counter()
@@ -249,7 +263,8 @@ def run_size(
     rss.stop.set()
     total = time.perf_counter() - t_all
     cpu1 = cpu_seconds(moto_pid)
-    job_cpu, moto_cpu = cpu1[0] - cpu0[0], cpu1[1] - cpu0[1]
+    used = {role: cpu1[role] - cpu0[role] for role in cpu1}
+    job_cpu, moto_cpu = used["driver"] + used["workers"], used["moto"]
     assert success["rows"] == rows and success["counts"]["status"].get("ok") == rows, success["counts"]
     cores = workers  # one thread per worker process
     per_photo = total * cores / rows
@@ -264,6 +279,11 @@ def run_size(
         moto_cpu_s=round(moto_cpu, 1),
         job_cpu_ms_per_photo=round(job_cpu / rows * 1000, 3),
         job_cpu_share_of_cpu_ocr=round(job_cpu / rows / CPU_OCR_S_PER_PHOTO, 4),
+        driver_cpu_s=round(used["driver"], 1),
+        workers_cpu_s=round(used["workers"], 1),
+        driver_cpu_ms_per_partition=round(1000 * used["driver"] / len(bounds), 2),
+        workers_cpu_ms_per_partition=round(1000 * used["workers"] / len(bounds), 2),
+        partition_cost=decile_costs(processed.outcome.done),
         restarts=processed.cluster.get("restarts"),
     )
     return out

@@ -145,13 +145,31 @@ def test_staged_partitions_round_trip(tmp_path: Path) -> None:
     man = m.read_manifest(write(tmp_path, "manifest.csv", body), IO)
     bounds = m.partition_bounds(rows, 100)
     assert len(bounds) == 11 and bounds[-1] == (1000, 3)
-    staged = str(tmp_path / "staged.parquet")
+    staged = str(tmp_path / "staged")
+    assert not m.is_staged(staged, 11, 100, IO)
     assert m.stage_partitions(man, staged, 100, IO) == 11
+    assert m.is_staged(staged, 11, 100, IO)
     for index, (start, count) in enumerate(bounds):
-        part = m.read_partition(staged, index, IO)
+        part = m.read_partition(staged, index, 100, IO)
         assert part.num_rows == count
         assert part.column("delivery_id")[0].as_py() == f"D{start}"
-    assert m.read_partition(staged, 3, IO).column("expected_zip")[0].as_py() == "00300"
+    assert m.read_partition(staged, 3, 100, IO).column("expected_zip")[0].as_py() == "00300"
+
+
+def test_what_a_partition_reads_of_the_staged_manifest_does_not_grow_with_the_day(tmp_path: Path) -> None:
+    """Each task reads one staged file whole: on a ten times bigger day the files are as small (there are more
+    of them), so a partition's read costs the same early and late in any day."""
+    largest: dict[int, int] = {}
+    for rows in (2_000, 20_000):
+        body = "delivery_id,image_uri\n" + "".join(f"D{i},img/{i}.jpg\n" for i in range(rows))
+        (tmp_path / str(rows)).mkdir()
+        man = m.read_manifest(write(tmp_path / str(rows), "manifest.csv", body), IO)
+        staged = tmp_path / f"staged-{rows}"
+        assert m.stage_partitions(man, str(staged), 10, IO) == rows // 10
+        largest[rows] = max(f.stat().st_size for f in staged.iterdir())
+        last = m.read_partition(str(staged), rows // 10 - 1, 10, IO)
+        assert last.column("delivery_id").to_pylist() == [f"D{i}" for i in range(rows - 10, rows)]
+    assert largest[20_000] < 1.5 * largest[2_000], largest
 
 
 def test_a_large_day_validates_quickly(tmp_path: Path) -> None:

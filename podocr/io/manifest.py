@@ -5,8 +5,9 @@ The manifest is `{input}/manifests/date=YYYY-MM-DD/manifest.{csv,parquet,jsonl}`
 table — columnar buffers, not a million Python objects on the driver. Every problem is a `ManifestError` whose
 message names the file, the column and a few offending values, so nothing is written for a bad day.
 
-The validated table is re-written as Parquet with one row group per partition (`stage_partitions`); a Dask task
-reads only its own row group (`read_partition`), so the graph carries descriptors, never rows.
+The validated table is re-written as Parquet with one row group per partition, a few partitions per file
+(`stage_partitions`); a Dask task reads only its own small file and row group (`read_partition`), so the graph
+carries descriptors, never rows, and a partition's read costs the same on any size of day.
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ def _validate(raw: pa.Table, uri: str) -> pa.Table:
     return pa.Table.from_arrays([pa.chunked_array(columns[n]) for n in COLUMNS], schema=SCHEMA)
 
 
-# ---- staging: one row group per partition -------------------------------------------------------------------
+# ---- staging: one row group per partition, a few per file -------------------------------------------------------
 def partition_bounds(rows: int, partition_size: int) -> list[tuple[int, int]]:
     """(first row, row count) of each partition; partition k always covers the same rows of a given manifest."""
     if partition_size < 1:
@@ -263,21 +264,59 @@ def partition_bounds(rows: int, partition_size: int) -> list[tuple[int, int]]:
     return [(start, min(partition_size, rows - start)) for start in range(0, rows, partition_size)]
 
 
+_STAGED_ROWS_PER_FILE = 16_384
+_STAGED_GROUPS_PER_FILE = 64
+"""Bounds of one staged file. A task reads a whole staged file and parses its footer, which lists every row group
+in it: a file per day would make each partition's read grow with the day (a million-row day's footer is
+megabytes), a file per partition would cost the driver a PUT per partition. A file of a few partitions keeps
+each read small and the same for any day."""
+
+
+def partitions_per_file(partition_size: int) -> int:
+    """How many partitions (row groups) one staged file holds."""
+    return max(1, min(_STAGED_GROUPS_PER_FILE, _STAGED_ROWS_PER_FILE // max(1, partition_size)))
+
+
+def _staged_file(path: str, number: int) -> str:
+    return f"{path}/{number:05d}.parquet"
+
+
 def stage_partitions(manifest: Manifest, uri: str, partition_size: int, io_cfg: IOConfig) -> int:
-    """Write the validated rows to `uri` as Parquet, one row group per partition; returns the partition count."""
+    """Write the validated rows under folder `uri` as Parquet files of a few partitions each, one row group per
+    partition, in order (the last file written last: `is_staged`); returns the partition count."""
     fs, path = open_fs(uri, io_cfg)
-    with fs.open(path, "wb") as fh:
-        pq.write_table(manifest.table, fh, row_group_size=partition_size, compression="zstd")
-    with fs.open(path, "rb") as fh:
-        groups = pq.ParquetFile(fh).metadata.num_row_groups
-    expected = len(partition_bounds(manifest.rows, partition_size))
-    if groups != expected:
-        raise OSError(f"staged manifest {uri} has {groups} row groups, expected {expected}")
+    fs.makedirs(path, exist_ok=True)
+    bounds = partition_bounds(manifest.rows, partition_size)
+    per_file = partitions_per_file(partition_size)
+    groups = 0
+    for number, first in enumerate(range(0, len(bounds), per_file)):
+        start, _ = bounds[first]
+        end = sum(bounds[min(first + per_file, len(bounds)) - 1])
+        written: list[Any] = []
+        with fs.open(_staged_file(path, number), "wb") as fh:
+            pq.write_table(
+                manifest.table.slice(start, end - start),
+                fh,
+                row_group_size=partition_size,
+                compression="zstd",
+                metadata_collector=written,
+            )
+        groups += sum(m.num_row_groups for m in written)
+    if groups != len(bounds):
+        raise OSError(f"staged manifest {uri} has {groups} row groups, expected {len(bounds)}")
     return groups
 
 
-def read_partition(uri: str, index: int, io_cfg: IOConfig) -> pa.Table:
-    """Partition `index` of a staged manifest (its row group) — what one task reads, and nothing more."""
+def is_staged(uri: str, partitions: int, partition_size: int, io_cfg: IOConfig) -> bool:
+    """Whether `stage_partitions` completed for this many partitions (its last file exists)."""
     fs, path = open_fs(uri, io_cfg)
-    with fs.open(path, "rb") as fh:
-        return pq.ParquetFile(fh).read_row_group(index)
+    return bool(fs.exists(_staged_file(path, max(0, partitions - 1) // partitions_per_file(partition_size))))
+
+
+def read_partition(uri: str, index: int, partition_size: int, io_cfg: IOConfig) -> pa.Table:
+    """Partition `index` of a staged manifest (its row group) — what one task reads: one small file in one GET,
+    whatever the size of the day."""
+    per_file = partitions_per_file(partition_size)
+    fs, path = open_fs(uri, io_cfg)
+    data = fs.cat_file(_staged_file(path, index // per_file))
+    return pq.ParquetFile(pa.BufferReader(data)).read_row_group(index % per_file)

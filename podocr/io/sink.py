@@ -35,7 +35,7 @@ RESULTS_DIR = "ocr_results"
 STAGING_DIR = "_staging"
 SUCCESS = "_SUCCESS"
 RUN_META = "_run.json"
-STAGED_MANIFEST = "manifest.parquet"
+STAGED_MANIFEST = "manifest"  # a folder: io/manifest.py stage_partitions
 
 _f32 = pa.float32()
 LINE = pa.struct([("text", pa.string()), ("confidence", _f32), ("quad", pa.list_(pa.list_(_f32)))])

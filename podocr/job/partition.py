@@ -43,7 +43,7 @@ class JobContext:
     run_id: str
     date: str
     staging_uri: str  # the run's staging folder (parts land here)
-    manifest_uri: str  # the staged manifest: one row group per partition
+    manifest_uri: str  # the staged manifest's folder: one row group per partition, a few per file
     images_root: str
     intra_op_threads: int | None = None
 
@@ -76,7 +76,7 @@ def run_partition(index: int, ctx: JobContext) -> dict[str, Any]:
 
 def process_rows(index: int, rows: list[dict[str, Any]], ctx: JobContext) -> dict[str, Any]:
     """Read partition `index`'s photos and write its part; returns its summary (rows, statuses, seconds, worker)."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with log_context(run_id=ctx.run_id, partition=index):
         pipeline = get_pipeline(ctx.cfg, ctx.intra_op_threads)
         store = ImageStore(ctx.cfg.io, ctx.images_root)
@@ -95,6 +95,7 @@ def process_rows(index: int, rows: list[dict[str, Any]], ctx: JobContext) -> dic
             "timeout": codes.count("timeout"),
             "stuck_threads": chain.stuck_threads(),
             "seconds": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu_started,
             "worker": worker_name(),
             "worker_address": dask_worker_address(),
             "peak_rss_mib": peak_rss_mib(),
@@ -105,7 +106,7 @@ def process_rows(index: int, rows: list[dict[str, Any]], ctx: JobContext) -> dic
 
 def load_rows(index: int, ctx: JobContext) -> list[dict[str, Any]]:
     """Partition `index` of the staged manifest as one dict per row (cells as strings or None)."""
-    table = manifest_io.read_partition(ctx.manifest_uri, index, ctx.cfg.io)
+    table = manifest_io.read_partition(ctx.manifest_uri, index, ctx.cfg.job.partition_size, ctx.cfg.io)
     return [{str(k): clean(v) for k, v in row.items()} for row in table.to_pylist()]
 
 

@@ -70,7 +70,7 @@ def run_batch(
     plan = plan_run(fs, layout, manifest, bounds, identity, resume, started_at)
     staging_uri = f"{output_root}/{sink.STAGING_DIR}/date={date}/run={plan.run_id}"
     staged_manifest = f"{staging_uri}/{sink.STAGED_MANIFEST}"
-    if not storage_step(fs.exists, f"{layout.staging(plan.run_id)}/{sink.STAGED_MANIFEST}"):
+    if not storage_step(manifest_io.is_staged, staged_manifest, len(bounds), job.partition_size, cfg.io):
         storage_step(manifest_io.stage_partitions, manifest, staged_manifest, job.partition_size, cfg.io)
     echo(
         f"run {plan.run_id}: {manifest.rows} photos in {len(bounds)} partitions of ≤{job.partition_size}"

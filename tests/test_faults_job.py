@@ -148,7 +148,7 @@ def test_transient_s3_faults_everywhere_are_retried_and_the_day_commits_every_ro
         Fault("500", times=1, method="GET", path=photos),
         Fault("reset", times=1, method="GET", path=photos),
         Fault("slowdown", times=1, method="GET", path=rf"^/{bucket}/in/manifests/"),
-        Fault("500", times=2, method="GET", path=rf"^/{bucket}/out/_staging/.*/manifest\.parquet"),
+        Fault("500", times=2, method="GET", path=rf"^/{bucket}/out/_staging/.*/manifest/\d+\.parquet"),
         Fault("503", times=2, method="PUT", path=rf"^/{bucket}/out/_staging/.*/part-\d+\.parquet"),
         Fault("reset", times=1, method="PUT", path=rf"^/{bucket}/out/_staging/.*/part-\d+\.parquet"),
     ]

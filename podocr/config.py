@@ -190,6 +190,11 @@ class JobConfig:
     # Per-worker memory limit on clusters we start: "auto" = 90 % of the host's RAM (cgroup-aware) / workers,
     # "" or "0" = none, else bytes or a size such as "6GiB". A worker over it is restarted by its nanny.
     memory_limit: str = "auto"
+    # glibc allocator thresholds set in each process that loads the models (job/allocator.py); 0 = leave as is.
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold at
+    # 128 KiB: every image-sized array is then mmap'ed, page-faulted and unmapped anew, in kernel time.
+    malloc_mmap_threshold_mib: int = 32  # glibc's own ceiling for its dynamic threshold
+    malloc_trim_threshold_mib: int = 128  # free heap top kept before returning it to the OS
     connect_timeout_s: float = 20.0  # how long to try reaching --scheduler before exit 4
     report: bool = True
     progress: bool = True

@@ -13,6 +13,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from podocr.config import PodocrConfig
+from podocr.job.allocator import tune_allocator
 
 if TYPE_CHECKING:
     from podocr.ocr.pipeline import OcrPipeline
@@ -33,7 +34,7 @@ def config_key(cfg: PodocrConfig, intra_op_threads: int | None = None) -> str:
 
 
 def get_pipeline(cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrPipeline:
-    """This process's pipeline for `cfg`, loaded on first use."""
+    """This process's pipeline for `cfg`, loaded on first use (the allocator is set up for it first)."""
     key = config_key(cfg, intra_op_threads)
     pipeline = _PIPELINES.get(key)
     if pipeline is not None:
@@ -42,6 +43,8 @@ def get_pipeline(cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrP
         pipeline = _PIPELINES.get(key)
         if pipeline is None:
             from podocr.ocr.pipeline import OcrPipeline
+
+            tune_allocator(cfg.job.malloc_mmap_threshold_mib, cfg.job.malloc_trim_threshold_mib)
 
             pipeline = OcrPipeline.from_config(cfg, intra_op_threads=intra_op_threads)
             _PIPELINES[key] = pipeline

@@ -195,6 +195,9 @@ class JobConfig:
     # 128 KiB: every image-sized array is then mmap'ed, page-faulted and unmapped anew, in kernel time.
     malloc_mmap_threshold_mib: int = 32  # glibc's own ceiling for its dynamic threshold
     malloc_trim_threshold_mib: int = 128  # free heap top kept before returning it to the OS
+    malloc_arena_max: int = (
+        2  # heaps the worker's threads share (glibc's default: 8 per core, each keeping its own)
+    )
     connect_timeout_s: float = 20.0  # how long to try reaching --scheduler before exit 4
     report: bool = True
     progress: bool = True

@@ -50,10 +50,11 @@ def _faults(setup: str) -> dict[str, float]:
 
 
 def test_tuned_allocator_reuses_large_arrays_instead_of_mapping_them_anew() -> None:
-    cfg = PodocrConfig()
+    job = PodocrConfig().job
     faults = _faults(
         "from podocr.job.allocator import tune_allocator; "
-        f"assert tune_allocator({cfg.job.malloc_mmap_threshold_mib}, {cfg.job.malloc_trim_threshold_mib})"
+        f"assert tune_allocator({job.malloc_mmap_threshold_mib}, {job.malloc_trim_threshold_mib}, "
+        f"{job.malloc_arena_max})"
     )
     assert (
         faults["before"] >= 5
@@ -62,7 +63,7 @@ def test_tuned_allocator_reuses_large_arrays_instead_of_mapping_them_anew() -> N
 
 
 def test_zero_thresholds_leave_the_allocator_alone() -> None:
-    faults = _faults("from podocr.job.allocator import tune_allocator; assert not tune_allocator(0, 0)")
+    faults = _faults("from podocr.job.allocator import tune_allocator; assert not tune_allocator(0, 0, 0)")
     assert faults["after"] > 0.8 * faults["before"]
 
 

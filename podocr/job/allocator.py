@@ -22,23 +22,27 @@ log = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
-_DONE: dict[tuple[int, int], bool] = {}
+M_ARENA_MAX = -8
+_DONE: dict[tuple[int, int, int], bool] = {}
 _LOCK = threading.Lock()
 
 
-def tune_allocator(mmap_threshold_mib: int, trim_threshold_mib: int) -> bool:
-    """Set glibc's mmap and trim thresholds for this process (0 leaves one as it is); True if glibc took them.
+def tune_allocator(mmap_threshold_mib: int, trim_threshold_mib: int, arena_max: int = 0) -> bool:
+    """Set glibc's mmap and trim thresholds and arena count for this process (0 leaves one as it is); True if
+    glibc took them.
 
+    Fewer arenas matter once freed memory is kept: each thread that allocates (fetch, prefetch, deadline threads)
+    may otherwise get an arena of its own, each holding its own free photo-sized blocks.
     Idempotent per setting: a worker calls it with every pipeline load, and only the first call does anything."""
-    key = (mmap_threshold_mib, trim_threshold_mib)
+    key = (mmap_threshold_mib, trim_threshold_mib, arena_max)
     with _LOCK:
         if key not in _DONE:
-            _DONE[key] = _apply(mmap_threshold_mib, trim_threshold_mib)
+            _DONE[key] = _apply(*key)
         return _DONE[key]
 
 
-def _apply(mmap_mib: int, trim_mib: int) -> bool:
-    if not sys.platform.startswith("linux") or (mmap_mib <= 0 and trim_mib <= 0):
+def _apply(mmap_mib: int, trim_mib: int, arena_max: int) -> bool:
+    if not sys.platform.startswith("linux") or max(mmap_mib, trim_mib, arena_max) <= 0:
         return False
     mallopt = _glibc_mallopt()
     if mallopt is None:
@@ -48,8 +52,12 @@ def _apply(mmap_mib: int, trim_mib: int) -> bool:
         ok &= bool(mallopt(M_MMAP_THRESHOLD, mmap_mib << 20))
     if trim_mib > 0:
         ok &= bool(mallopt(M_TRIM_THRESHOLD, trim_mib << 20))
+    if arena_max > 0:
+        ok &= bool(mallopt(M_ARENA_MAX, arena_max))
     if not ok:
-        log.warning("glibc refused mallopt(mmap %d MiB, trim %d MiB)", mmap_mib, trim_mib)
+        log.warning(
+            "glibc refused mallopt(mmap %d MiB, trim %d MiB, arenas %d)", mmap_mib, trim_mib, arena_max
+        )
     return ok
 
 

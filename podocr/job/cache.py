@@ -44,7 +44,8 @@ def get_pipeline(cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrP
         if pipeline is None:
             from podocr.ocr.pipeline import OcrPipeline
 
-            tune_allocator(cfg.job.malloc_mmap_threshold_mib, cfg.job.malloc_trim_threshold_mib)
+            job = cfg.job
+            tune_allocator(job.malloc_mmap_threshold_mib, job.malloc_trim_threshold_mib, job.malloc_arena_max)
 
             pipeline = OcrPipeline.from_config(cfg, intra_op_threads=intra_op_threads)
             _PIPELINES[key] = pipeline

@@ -3,7 +3,7 @@
 Layout under `{output}`:
 
     _staging/date=D/run=<run_id>/_run.json          what the run is (manifest sha256, partition size, …)
-    _staging/date=D/run=<run_id>/manifest.parquet   the validated manifest, one row group per partition
+    _staging/date=D/run=<run_id>/manifest/          the validated manifest: files of a few partitions, a row group each
     _staging/date=D/run=<run_id>/part-NNNNN.parquet one per partition, deterministic names (retries overwrite)
     ocr_results/date=D/part-NNNNN-<run_id>.parquet  the committed day: run-unique names (io/publish.py)
     ocr_results/date=D/_SUCCESS                     JSON, written after the parts: run id, counts, the parts

@@ -51,12 +51,10 @@ class FixedPageReader:
         return [PageResult(lines, int(im.shape[1]), int(im.shape[0])) for im in images]
 
 
-def install_fixed_reader(cfg: Any) -> str:
+def install_fixed_reader(cfg: Any) -> None:
     from podocr.job.cache import install
-    from podocr.job.partition import worker_name
 
     install(cfg, 1, FixedPageReader())  # type: ignore[arg-type]
-    return worker_name()
 
 
 class FixedReaderPlugin(WorkerPlugin):  # type: ignore[misc]

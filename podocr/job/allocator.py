@@ -16,15 +16,12 @@ import ctypes
 import ctypes.util
 import logging
 import sys
-import threading
 
 log = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
-_DONE: dict[tuple[int, int, int], bool] = {}
-_LOCK = threading.Lock()
 
 
 def tune_allocator(mmap_threshold_mib: int, trim_threshold_mib: int, arena_max: int = 0) -> bool:
@@ -33,15 +30,8 @@ def tune_allocator(mmap_threshold_mib: int, trim_threshold_mib: int, arena_max: 
 
     Fewer arenas matter once freed memory is kept: each thread that allocates (fetch, prefetch, deadline threads)
     may otherwise get an arena of its own, each holding its own free photo-sized blocks.
-    Idempotent per setting: a worker calls it with every pipeline load, and only the first call does anything."""
-    key = (mmap_threshold_mib, trim_threshold_mib, arena_max)
-    with _LOCK:
-        if key not in _DONE:
-            _DONE[key] = _apply(*key)
-        return _DONE[key]
-
-
-def _apply(mmap_mib: int, trim_mib: int, arena_max: int) -> bool:
+    Setting the same values again changes nothing, so a worker simply calls it with every pipeline it installs."""
+    mmap_mib, trim_mib = mmap_threshold_mib, trim_threshold_mib
     if not sys.platform.startswith("linux") or max(mmap_mib, trim_mib, arena_max) <= 0:
         return False
     mallopt = _glibc_mallopt()
@@ -65,10 +55,9 @@ def _glibc_mallopt() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     """glibc's mallopt, or None (musl, macOS, or no C library found)."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        version = libc.gnu_get_libc_version  # only glibc has it: musl's mallopt is a no-op
+        libc.gnu_get_libc_version  # noqa: B018 (only glibc has it: musl's mallopt is a no-op)
     except (OSError, AttributeError):
         return None
-    version.restype = ctypes.c_char_p
     mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int

@@ -44,9 +44,7 @@ def get_pipeline(cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrP
         if pipeline is None:
             from podocr.ocr.pipeline import OcrPipeline
 
-            job = cfg.job
-            tune_allocator(job.malloc_mmap_threshold_mib, job.malloc_trim_threshold_mib, job.malloc_arena_max)
-
+            _tune_allocator(cfg)
             pipeline = OcrPipeline.from_config(cfg, intra_op_threads=intra_op_threads)
             _PIPELINES[key] = pipeline
             _LOADS.append(key)
@@ -62,4 +60,11 @@ def install(cfg: PodocrConfig, intra_op_threads: int | None, pipeline: OcrPipeli
     """Make `pipeline` this process's pipeline for `cfg` (benchmarks/orchestration_1m.py installs its
     fixed-page reader on each worker this way, to time everything but the OCR)."""
     with _LOCK:
+        _tune_allocator(cfg)
         _PIPELINES[config_key(cfg, intra_op_threads)] = pipeline
+
+
+def _tune_allocator(cfg: PodocrConfig) -> None:
+    """A process that holds a pipeline handles photo-sized arrays: set its allocator up for them (job/allocator)."""
+    job = cfg.job
+    tune_allocator(job.malloc_mmap_threshold_mib, job.malloc_trim_threshold_mib, job.malloc_arena_max)

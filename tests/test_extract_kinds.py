@@ -415,3 +415,18 @@ def test_where_nothing_agrees_a_blurred_row_still_counts() -> None:
     e = extract_fields(page, other)
     assert (e.recipient_name, e.street) == ("JOHN SMITH", "123 MAIN ST")
     assert (e.verification, e.mismatch_kind) == ("mismatch", "other_parcel"), e.verification_reason
+
+
+def test_a_letter_in_the_house_number_is_a_misread_not_another_address() -> None:
+    # The manifest says 123. `1Z3` is repaired to it; `12B` repairs to 128, but a B is as often a misread 3;
+    # `128` and `72B` hold a digit no letter explains: another house number.
+    for read, agreement, verdict in (
+        ("1Z3", "agrees", ("match", None)),
+        ("12B", "unsure", ("match", None)),
+        ("128", "differs", ("mismatch", "address_differs")),
+        ("72B", "differs", ("mismatch", "address_differs")),
+    ):
+        page = [(t.replace("123 MAIN", f"{read} MAIN"), x, y, h) for t, x, y, h in USPS_LABEL]
+        e = extract_fields(make_page(page), EXPECTED)
+        assert e.field_agreement["house_number"] == agreement, read
+        assert (e.verification, e.mismatch_kind) == verdict, read

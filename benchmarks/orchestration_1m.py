@@ -341,10 +341,14 @@ def main() -> None:
     args = parser.parse_args()
     from distributed import Client, LocalCluster
 
+    from podocr.config import PodocrConfig
+    from podocr.job.cluster import worker_settings
+
     results = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         moto_server() as (endpoint, moto_pid),
+        worker_settings(PodocrConfig.load(environ={})),  # the Dask settings of the job's own clusters
         LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
         ) as lc,

@@ -77,3 +77,19 @@ def test_empty_dashboard_address_turns_the_dashboard_off() -> None:
         assert err.value.code == 404
     finally:
         handle.close()
+
+
+@pytest.mark.parametrize("profiler", [False, True])
+def test_the_workers_dask_profiler_follows_the_config(profiler: bool) -> None:
+    """Off by default: its sys._current_frames sampling can freeze a worker on CPython 3.11 < 3.11.9."""
+    from podocr.config import PodocrConfig
+
+    overrides = {"job.dashboard_address": "", "job.n_workers": 1, "job.worker_profiler": profiler}
+    handle = start_cluster(PodocrConfig.load(environ={}, overrides=overrides), 1)
+    try:
+        sampling = handle.client.run(lambda dask_worker: "profile" in dask_worker.periodic_callbacks)
+        assert list(sampling.values()) == [profiler]
+    finally:
+        handle.close()
+    if not profiler:
+        assert PodocrConfig().job.worker_profiler is False

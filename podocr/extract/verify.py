@@ -398,7 +398,7 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
     got_hn = _house_number(normalize_street(address.street))
     if exp_hn and got_hn:
         judge("house_number", 1.0 if exp_hn == got_hn else 0.0, "street")
-        if out["house_number"] == "differs" and _misread_as(_printed_house_number(address, got_hn), exp_hn):
+        if out["house_number"] == "differs" and _misread(_printed_house_number(address, got_hn)):
             out["house_number"] = "unsure"  # `6S` for 68: a letter in the number is a misread, not evidence
     if expected.street and address.street:
         exp_name = _street_name(normalize_street(expected.street))
@@ -419,13 +419,6 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
     return out
 
 
-LETTER_DIGITS: dict[str, str] = {
-    "O": "0", "D": "0", "Q": "0", "U": "0", "I": "1", "L": "17", "T": "7", "S": "58", "B": "83", "Z": "27",
-    "G": "69", "A": "4", "E": "8",
-}  # fmt: skip
-"""Letters OCR reads in place of digits, with every digit each may stand for (`S` is a 5 or an 8)."""
-
-
 def _printed_house_number(address: Address, number: str) -> str:
     """The house number `number` as the block's row printed it, before digit repair (`6S` for 65)."""
     for row in address.lines:
@@ -435,15 +428,11 @@ def _printed_house_number(address: Address, number: str) -> str:
     return number
 
 
-def _misread_as(token: str, number: str) -> bool:
-    """Whether `token`, a house number read with letters in it, may be `number` misread: same length, and each
-    differing character a letter that OCR reads in place of that digit. Such a read says nothing against the
-    manifest; a read of other digits (`63` for `68`) still does."""
-    return (
-        len(token) == len(number)
-        and any(c.isalpha() for c in token)
-        and all(t == n or n in LETTER_DIGITS.get(t, "") for t, n in zip(token, number, strict=True))
-    )
+def _misread(token: str) -> bool:
+    """A house number printed with a letter in it (`6S`, `O128`) was misread by OCR somewhere: its digits cannot
+    be trusted to contradict the manifest's, though the repaired read may still confirm it. A read of other
+    digits (`63` for `68`) still contradicts."""
+    return any(c.isalpha() for c in token)
 
 
 def _street_name(street: str) -> str:

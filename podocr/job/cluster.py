@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +114,27 @@ def dashboard_kwargs(address: str) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def worker_settings(cfg: PodocrConfig) -> Iterator[None]:
+    """Dask settings that the workers of a cluster started inside this block take with them (each nanny hands
+    its worker the Dask config of the moment it is made): `job.worker_profiler`."""
+    import dask
+
+    with dask.config.set({"distributed.worker.profile.enabled": bool(cfg.job.worker_profiler)}):
+        yield
+
+
+def _profiler_deadlock_risk(dask_worker: Any) -> bool:
+    """On a worker: the Dask profiler is on and this CPython has gh-106883 (3.11 before 3.11.9)."""
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled")) and (3, 11) <= sys.version_info[:3] < (
+        3,
+        11,
+        9,
+    )
+
+
 def start_cluster(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
     job, engine = cfg.job, cfg.engine
     if job.scheduler == SYNCHRONOUS:
@@ -140,14 +164,15 @@ def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
     )
     limit = memory_limit_bytes(job.memory_limit, workers)
     try:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=max(1, job.threads_per_worker),
-            processes=True,
-            memory_limit=limit or 0,
-            silence_logs=logging.ERROR,
-            **dashboard_kwargs(job.dashboard_address),
-        )
+        with worker_settings(cfg):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=max(1, job.threads_per_worker),
+                processes=True,
+                memory_limit=limit or 0,
+                silence_logs=logging.ERROR,
+                **dashboard_kwargs(job.dashboard_address),
+            )
         client = _client(cluster)
     except (OSError, TimeoutError, RuntimeError) as exc:
         raise InfrastructureError(f"could not start a local Dask cluster: {exc}") from exc
@@ -186,12 +211,13 @@ def _start_cuda(cfg: PodocrConfig) -> ClusterHandle:
     intra = cfg.engine.intra_op_threads or max(1, usable_cores() // (gpus * threads))
     limit = memory_limit_bytes(cfg.job.memory_limit, gpus)
     try:
-        cluster = LocalCUDACluster(
-            threads_per_worker=threads,
-            memory_limit=limit or 0,
-            silence_logs=logging.ERROR,
-            **dashboard_kwargs(cfg.job.dashboard_address),
-        )
+        with worker_settings(cfg):
+            cluster = LocalCUDACluster(
+                threads_per_worker=threads,
+                memory_limit=limit or 0,
+                silence_logs=logging.ERROR,
+                **dashboard_kwargs(cfg.job.dashboard_address),
+            )
         client = _client(cluster)
     except Exception as exc:
         raise InfrastructureError(f"could not start dask_cuda.LocalCUDACluster: {exc}") from exc
@@ -224,6 +250,14 @@ def _connect(address: str, intra: int, timeout_s: float) -> ClusterHandle:
         hosts = {w["host"]: cores[addr] for addr, w in workers.items() if addr in cores}
         intra = max(1, min(hosts[h] // per_host[h] for h in hosts))
     nthreads = {int(w["nthreads"]) for w in workers.values()}
+    at_risk = [w for w, risk in client.run(_profiler_deadlock_risk, on_error="ignore").items() if risk]
+    if at_risk:
+        log.warning(
+            "%d worker(s) of %s run Dask's profiler on a CPython with gh-106883: a worker may freeze until the "
+            "scheduler's worker-ttl restarts it; start them with DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
+            len(at_risk),
+            address,
+        )
     return ClusterHandle(
         "external",
         len(workers),

@@ -90,7 +90,11 @@ def run_on_cluster(
             batch = pending.next_batch(block=False)
             for future in batch:
                 if future.status in ("finished", "error", "cancelled"):
-                    _collect(future, partition_of[future.key], watchdog, outcome, on_done)
+                    p = partition_of[future.key]
+                    _collect(future, p, watchdog, outcome, on_done)
+                    # Let go of it at once: a held future keeps its result on the worker, and a worker lost
+                    # later (restarted, killed over memory) would have every partition it ever ran recomputed.
+                    futures.pop(p).release()
                 else:  # its result was lost with a restarted worker before we took it: Dask recomputes it
                     pending.add(future)
             watchdog.check(futures, partition_of, poll_s)

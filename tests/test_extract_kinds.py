@@ -74,7 +74,7 @@ def test_low_confidence_read_is_no_evidence_of_a_different_address() -> None:
 
 def test_barcode_zip_backs_the_ocr_zip() -> None:
     # OCR misread the ZIP; the barcode's routing ZIP (exact) is the manifest's: no false alarm.
-    misread = [(t.replace("11272", "11212"), x, y, h) for t, x, y, h in USPS_LABEL]
+    misread = [(t.replace("11272", "11242"), x, y, h) for t, x, y, h in USPS_LABEL]
     assert extract_fields(make_page(misread), EXPECTED).mismatch_kind == "address_differs"
     e = extract_fields(make_page(misread), EXPECTED, barcode("42011272" + NUMBER))
     assert (e.zip, e.verification, e.mismatch_kind) == ("11272", "match", None)
@@ -430,3 +430,46 @@ def test_a_letter_in_the_house_number_is_a_misread_not_another_address() -> None
         e = extract_fields(make_page(page), EXPECTED)
         assert e.field_agreement["house_number"] == agreement, read
         assert (e.verification, e.mismatch_kind) == verdict, read
+
+
+def replaced(items: list[Item], old: str, new: str) -> list[Item]:
+    return [(new if t == old else t, x, y, h) for t, x, y, h in items]
+
+
+def test_hybrid_label_read_with_slips_still_finds_the_consumer_and_the_manifests_1z() -> None:
+    # `USPS` read `OSPS` before DELIVER TO; the 1Z line's label word misread and one digit slipped (879 → 870,
+    # failing its check): the consumer's block and the manifest's 1Z (repaired) are still found.
+    page = replaced(SUREPOST_LABEL, "USPS DELIVER TO:", "OSPS DELIVER TO:")
+    page = replaced(page, "TRACKING #: 1Z 879 E93 03 4683 4440", "TRACKNG «: 1Z 870 E93 03 4683 4440")
+    for street, verdict in (
+        ("123 Main St Apt 4B", ("match", None)),
+        ("40 Oak Ave", ("mismatch", "address_differs")),
+    ):
+        exp = Expected(**{**vars_of(EXPECTED), "tracking": SUREPOST, "street": street})
+        e = extract_fields(make_page(page), exp)
+        assert (e.recipient_name, e.street) == ("JOHN SMITH", "123 MAIN ST")
+        assert SUREPOST in {n["number"] for n in e.tracking_numbers}
+        assert (e.verification, e.mismatch_kind) == verdict, e.verification_reason
+
+
+def test_a_keyword_colon_read_as_a_letter_is_not_the_name() -> None:
+    page = replaced(USPS_LABEL, "SHIP TO:", "TO J")
+    e = extract_fields(make_page(page), EXPECTED)
+    assert e.recipient_name == "JOHN SMITH"
+
+
+def test_a_zip_one_look_alike_digit_off_under_the_manifests_street_and_city_is_a_misread() -> None:
+    # 11272 read 11212 (7 and 1 look alike): street and city agree, so no address_differs. 11242 (4 is no
+    # look-alike of 7), or a look-alike ZIP under another street, still is; so is any ZIP the barcode gives.
+    for zip5, street, verdict in (
+        ("11212", "123 Main St Apt 4B", ("match", None)),
+        ("11242", "123 Main St Apt 4B", ("mismatch", "address_differs")),
+        ("11212", "123 Oak Ave Apt 4B", ("mismatch", "address_differs")),
+    ):
+        page = replaced(USPS_LABEL, "BROOKLYN NY 11272-1234", f"BROOKLYN NY {zip5}-1234")
+        e = extract_fields(make_page(page), Expected(**{**vars_of(EXPECTED), "street": street}))
+        assert (e.verification, e.mismatch_kind) == verdict, (zip5, street, e.verification_reason)
+    exact = extract_fields(
+        make_page(USPS_LABEL), Expected(**{**vars_of(EXPECTED), "zip": "11212"}), barcode("42011272" + NUMBER)
+    )
+    assert (exact.verification, exact.mismatch_kind) == ("mismatch", "address_differs")

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from podocr.extract.address import Address, find_recipient, is_hybrid_label
-from podocr.extract.fusion import fuse_tracking
+from podocr.extract.fusion import LabelNumber, fuse_tracking
 from podocr.extract.layout import group_rows, to_boxes
 from podocr.extract.tracking import TrackingCandidate, find_tracking
 from podocr.extract.verify import Expected, pick_street_reading, pick_tracking_reading, verify
@@ -98,6 +98,7 @@ def _extract(
                 replace(n, match=picked) if n.match is fused.primary else n for n in fused.numbers
             ]
             fused.primary = picked
+    fused.numbers.extend(_repaired_to_manifest(candidates, fused.numbers, expected))
     # A consolidator label: its words, or a USPS IMpb next to another carrier's number.
     kinds = {n.match.kind for n in fused.numbers} | {n.match.carrier for n in fused.numbers}
     hybrid = is_hybrid_label(page_text) or ("usps_impb" in kinds and bool(kinds & {"ups", "fedex"}))
@@ -145,6 +146,22 @@ def _extract(
     return out
 
 
+def _repaired_to_manifest(
+    candidates: Sequence[TrackingCandidate], numbers: Sequence[LabelNumber], expected: Expected | None
+) -> list[LabelNumber]:
+    """The manifest's number where an OCR read other than the primary one is that number with one slipped
+    character (the same repair `pick_tracking_reading` makes for the primary). A hybrid label's second number is
+    often the manifest's, and a read that fails its check digit is otherwise not kept as a number at all."""
+    if expected is None or not expected.tracking:
+        return []
+    have = {n.match.number for n in numbers}
+    for c in candidates:
+        picked = pick_tracking_reading(c.match, expected)
+        if picked is not None and picked.repaired and picked.number not in have:
+            return [LabelNumber(picked, "ocr", c.confidence)]
+    return []
+
+
 def _backed_by_barcode_zip(address: Address | None, zip5: str) -> Address:
     """The barcode's routing ZIP backs the recipient's: it fills a ZIP OCR missed and overrules one it misread
     (the decoder reads it exactly); either way the ZIP then counts as read with full confidence."""
@@ -152,4 +169,5 @@ def _backed_by_barcode_zip(address: Address | None, zip5: str) -> Address:
     if not address.zip or address.zip[:5] != zip5:
         address.zip = zip5
     address.field_confidence["zip"] = 1.0
+    address.zip_exact = True
     return address

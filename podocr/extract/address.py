@@ -41,10 +41,12 @@ RECIPIENT_ANCHOR = re.compile(
 """SHIP TO also as OCR reads small bold print: a letter lost or misread (`SHP TO`, `SIP TO`, `HIP TO`, `SHP YO`) or the colon read as
 a letter (`SHIP TOI`). Missing it lets the recipient's block grow up into the sender's lines above it."""
 FINAL_ANCHOR = re.compile(
-    r"^(?:(?:USPS|USP5|LOCAL|FINAL)\s*)?(?:DELIVER\s*T[O0]|CONSIGNEE|DELIVERY\s*ADDRESS)(?![A-Z0-9])\s*:?\s*"
+    r"^(?:(?:USPS|USP5|LOCAL|FINAL)\s*|[A-Z0-9]{2,5}\s+)?(?:DELIVER\s*T[O0]|CONSIGNEE|DELIVERY\s*ADDRESS)(?![A-Z0-9])"
+    r"\s*:?\s*"
 )
 """The final consignee on hybrid/consolidator labels (UPS SurePost, USPS via a consolidator): under SHIP TO such
-labels print the induction post office, so a DELIVER TO block outranks a SHIP TO block."""
+labels print the induction post office, so a DELIVER TO block outranks a SHIP TO block. The word before DELIVER TO
+may be misread (`OSPS DELIVER TO`): DELIVER TO alone is distinctive enough."""
 
 INDUCTION_LINE = re.compile(r"POSTMASTER|POSTOFFICE(?!BOX)|USPS(?:DDU|SCF|NDC|PDC|P&DC|FACILITY)")
 """A line naming a post office, matched on its letters without spaces (`US POST OFFICE`, `USPOSTOFFICE`):
@@ -131,6 +133,7 @@ class Address:
     field_confidence: dict[str, float] = field(default_factory=dict)  # name/street/city row's own confidence
     street_readings: list[str] = field(default_factory=list)  # other readings of `street` (glued ordinal)
     zip_elsewhere: list[str] = field(default_factory=list)  # ZIPs printed alone on a row (a routing ZIP line)
+    zip_exact: bool = False  # the ZIP is the barcode's routing ZIP (decoded exactly), not an OCR read
 
 
 _ZIP9 = re.compile(r"(\d{5})\s*-?\s*(\d{4})$")
@@ -211,6 +214,8 @@ def _describe(row: Row) -> _RowInfo:
         anchor, rest = "final", text[m.end() :]
     elif m := RECIPIENT_ANCHOR.match(lettered):
         anchor, rest = "recipient", text[m.end() :]
+    if anchor and len(rest.replace(" ", "")) <= 1:
+        rest = ""  # `TO J`: the keyword's colon read as a letter, not a one-letter name
     tokens = set(rest.split())
     digits = sum(map(str.isdigit, rest))
     noise = (

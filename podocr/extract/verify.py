@@ -416,7 +416,26 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
         out["zip"] = (
             "unsure"  # the label prints the manifest's ZIP on another row: a misread, not a contradiction
         )
+    slip = not address.zip_exact and _one_digit_misread(address.zip, exp_zip)
+    block_agrees = all(out.get(k) == "agrees" for k in ("house_number", "street", "city"))
+    if out.get("zip") == "differs" and slip and block_agrees:
+        out["zip"] = "unsure"  # 33431 for 33481 under the manifest's street and city: an OCR slip
     return out
+
+
+DIGIT_CONFUSIONS = frozenset(
+    frozenset(p) for p in ("38", "56", "68", "08", "17", "89", "06", "35", "27", "49", "09")
+)
+"""Digit pairs OCR mistakes for each other in small print (closed loops filled or opened, a stroke lost)."""
+
+
+def _one_digit_misread(got: str | None, want: str) -> bool:
+    """`got`'s first five digits are `want`'s with one digit swapped for a look-alike. Where the street and city
+    read agree with the manifest, that is the likelier reading of a single-digit ZIP difference; a corrected
+    ZIP moves the parcel to another street or town, which the block would show."""
+    got5 = (got or "")[:5]
+    diffs = [(a, b) for a, b in zip(got5, want, strict=False) if a != b]
+    return len(got5) == len(want) == 5 and len(diffs) == 1 and frozenset(diffs[0]) in DIGIT_CONFUSIONS
 
 
 def _printed_house_number(address: Address, number: str) -> str:
@@ -424,7 +443,7 @@ def _printed_house_number(address: Address, number: str) -> str:
     for row in address.lines:
         tokens = clean(row).split()
         if tokens and _house_number(normalize_street(row)) == number:
-            return tokens[0]
+            return tokens[0][: len(number)]  # `84407TH`: a house number glued to an ordinal street
     return number
 
 

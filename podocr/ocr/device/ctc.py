@@ -29,7 +29,8 @@ def greedy_indices(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def to_text(indices: np.ndarray, conf: np.ndarray, charset: list[str]) -> list[tuple[str, float]]:
     """Host side: kept indices (N, T) and confidences (N,) → (text, confidence) per line."""
     return [
-        ("".join(charset[i] for i in row[row != BLANK]), float(c)) for row, c in zip(indices, conf, strict=True)
+        ("".join(charset[i] for i in row[row != BLANK]), float(c))
+        for row, c in zip(indices, conf, strict=True)
     ]
 
 

@@ -111,7 +111,7 @@ class DeviceReader:
         with clock.stage("rec", per_page(regions, text_width)):
             texts = recognise_regions(self.recognizer, regions)
         with self.profile.stage("assemble"):
-            pages = assemble_pages(dev, regions, texts, cfg.rec.drop_score, clock.timings)
+            pages = assemble_pages(dev, regions, texts, cfg.rec.drop_score, clock.timings)  # type: ignore[arg-type]
         self.profile.add_photos(len(photos))
         return pages, regions
 
@@ -134,12 +134,12 @@ class DeviceReader:
         else:
             plans = [[whole_photo_plan(h, w, det)] for h, w in sizes]
         regions = []
-        with clock.stage("roi", {i: float(sum(pl.scale**2 for pl in ps)) for i, ps in enumerate(plans)}):
-            with self.profile.stage("region.resize"):
-                for page, (photo, page_plans) in enumerate(zip(dev, plans, strict=True)):
-                    for plan in page_plans:
-                        image, to_photo = region_image(photo, plan, det_step(det))
-                        regions.append(Region(page, plan, image, to_photo))  # type: ignore[arg-type]
+        work = {i: float(sum(pl.scale**2 for pl in ps)) for i, ps in enumerate(plans)}
+        with clock.stage("roi", work), self.profile.stage("region.resize"):
+            for page, (photo, page_plans) in enumerate(zip(dev, plans, strict=True)):
+                for plan in page_plans:
+                    image, to_photo = region_image(photo, plan, det_step(det))
+                    regions.append(Region(page, plan, image, to_photo))  # type: ignore[arg-type]
         return regions
 
     def _zoomed(self, dev: list[torch.Tensor], regions: list[Region]) -> dict[int, Region]:

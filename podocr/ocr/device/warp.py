@@ -107,10 +107,14 @@ def _sample(
     values = F.grid_sample(patch, grid, mode=mode, padding_mode="border", align_corners=True)[0, :, 0]
     flat = values.round().clamp_(0, 255).to(torch.uint8)
     pieces = torch.split(flat, [cw * ch for cw, ch in sizes], dim=1)
-    return [p.reshape(3, ch, cw).permute(1, 2, 0).contiguous() for p, (cw, ch) in zip(pieces, sizes, strict=True)]
+    return [
+        p.reshape(3, ch, cw).permute(1, 2, 0).contiguous() for p, (cw, ch) in zip(pieces, sizes, strict=True)
+    ]
 
 
-def crop_regions(photos: list[torch.Tensor], regions: list[Region], min_height: int = 0, upscale: str = "linear") -> None:
+def crop_regions(
+    photos: list[torch.Tensor], regions: list[Region], min_height: int = 0, upscale: str = "linear"
+) -> None:
     """`crop.crop_regions` on the device: each region's `crops` become uint8 tensors cut from its photo."""
     for r in regions:
         r.crops = crop_lines(photos[r.page], r.quads, min_height, upscale)  # type: ignore[assignment]

@@ -187,6 +187,16 @@ def test_db_boxes_from_the_device_maps_match_the_host(seed: int, dilate: bool) -
     np.testing.assert_allclose(dev.scores, host.scores, atol=1 / 255)
 
 
+def test_db_maps_of_a_batch_come_back_in_one_piece_each() -> None:
+    cfg = DetConfig()
+    maps = [_prob_map(0), _prob_map(1)[:300, :500], _prob_map(2)[:64, :640]]
+    batch = db.db_boxes_batch([torch.from_numpy(np.ascontiguousarray(m)) for m in maps], cfg)
+    for m, got in zip(maps, batch, strict=True):
+        want = db.db_boxes(torch.from_numpy(np.ascontiguousarray(m)), cfg)
+        np.testing.assert_array_equal(got.quads, want.quads)
+        np.testing.assert_array_equal(got.scores, want.scores)
+
+
 def test_device_threshold_and_dilation_match_opencv() -> None:
     prob = _prob_map(5)
     cfg = DetConfig()
@@ -326,6 +336,28 @@ def test_the_bad_input_corpus_decodes_as_on_the_host() -> None:
         else:
             assert not isinstance(got, PhotoError), (case.name, got)
             assert (got.format, (got.width, got.height)) == (case.format, case.size), case.name
+
+
+def test_a_job_reading_on_the_device_decodes_there_and_hands_the_barcode_decoder_numpy(
+    photo: np.ndarray,
+) -> None:
+    from types import SimpleNamespace
+
+    from podocr.io.decode import DecodedImage
+    from podocr.job.photos import PhotoChain, host_pixels
+
+    data = _fallback_cases(photo)["exif6"]
+    cfg = PodocrConfig()
+    on_device = PhotoChain(cfg, None, [], None, SimpleNamespace(device=SimpleNamespace(device=CPU)))
+    on_host = PhotoChain(cfg, None, [], None, SimpleNamespace())
+    got, want = on_device._decoder()(data), on_host._decoder()(data)
+    assert isinstance(want, DecodedImage) and got.decoder == "device"
+    assert isinstance(got.image, torch.Tensor) and (got.width, got.height) == (want.width, want.height)
+    pixels = host_pixels(got.image)
+    assert isinstance(pixels, np.ndarray) and pixels.shape == want.image.shape
+    assert host_pixels(want.image) is want.image
+    with pytest.raises(PhotoError):
+        on_device._decoder()(data[: len(data) // 2])
 
 
 # ---- switch and profile --------------------------------------------------------------------------------------

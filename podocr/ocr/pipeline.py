@@ -105,7 +105,7 @@ class OcrPipeline:
                 photo = self.device.host(photos[i])
                 pages[i] = reread_blurred(photo, page, main, self.cfg.det, lambda p: self.read([p])[0][0])
         if self.device is not None:
-            self.device.finish_batch()
+            self.device.finish_batch(len(photos))
         return pages
 
     def _accept(self, image: Any) -> Any:

@@ -34,7 +34,24 @@ def host_boxes(bitmap: np.ndarray, prob8: np.ndarray, cfg: DetConfig) -> DetBoxe
     return bitmap_boxes(np.ascontiguousarray(bitmap), np.ascontiguousarray(prob8), cfg, PROB_MAX)
 
 
+def db_boxes_batch(probs: list[torch.Tensor], cfg: DetConfig) -> list[DetBoxes]:
+    """`det.db_boxes` for several (H, W) maps on the device: thresholded there, all maps back in one transfer,
+    contours here."""
+    parts = []
+    for prob in probs:
+        bitmap, prob8 = threshold_maps(prob[None], cfg)
+        parts += [bitmap.reshape(-1), prob8.reshape(-1)]
+    flat = torch.cat(parts).cpu().numpy()
+    out, start = [], 0
+    for prob in probs:
+        h, w = int(prob.shape[0]), int(prob.shape[1])
+        bitmap_h = flat[start : start + h * w].reshape(h, w)
+        prob8_h = flat[start + h * w : start + 2 * h * w].reshape(h, w)
+        out.append(host_boxes(bitmap_h, prob8_h, cfg))
+        start += 2 * h * w
+    return out
+
+
 def db_boxes(prob: torch.Tensor, cfg: DetConfig) -> DetBoxes:
     """`det.db_boxes` for one (H, W) map on the device: threshold there, contours here."""
-    bitmap, prob8 = threshold_maps(prob[None], cfg)
-    return host_boxes(bitmap[0].cpu().numpy(), prob8[0].cpu().numpy(), cfg)
+    return db_boxes_batch([prob], cfg)[0]

@@ -149,3 +149,11 @@ def _on_host(data: bytes, io_cfg: IOConfig, device: torch.device, reason: str) -
         d.exif_orientation,
         f"host: {reason}",
     )
+
+
+def decode_one(data: bytes, io_cfg: IOConfig, device: torch.device) -> DeviceImage:
+    """One photo, for a chain that decodes photo by photo (job/photos.py); raises its PhotoError."""
+    (out,) = decode_batch([data], io_cfg, device)
+    if isinstance(out, PhotoError):
+        raise out
+    return out

@@ -112,7 +112,6 @@ class DeviceReader:
             texts = recognise_regions(self.recognizer, regions)
         with self.profile.stage("assemble"):
             pages = assemble_pages(dev, regions, texts, cfg.rec.drop_score, clock.timings)  # type: ignore[arg-type]
-        self.profile.add_photos(len(photos))
         return pages, regions
 
     def _plan(self, dev: list[torch.Tensor], clock: StageClock) -> list[Region]:
@@ -173,8 +172,10 @@ class DeviceReader:
         det = self.cfg.det
         return may_reread(page, main, det) and sharpness(to_host(main.image)) < det.deblur_below
 
-    def finish_batch(self) -> None:
-        """After a batch: the running profile to `engine.device_profile_dir`, when set."""
+    def finish_batch(self, photos: int) -> None:
+        """After a batch of `photos` (re-reads included): count them, and write the running profile to
+        `engine.device_profile_dir` when set."""
+        self.profile.add_photos(photos)
         folder = self.cfg.engine.device_profile_dir
         if folder:
             self.profile.write(folder)

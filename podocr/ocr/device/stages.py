@@ -55,10 +55,11 @@ class DeviceTextDetector(TextDetector):
             with self.profile.stage(f"{self.role}.model"):
                 prob = run_on_device(self.engine, x)[:, 0]
             with self.profile.stage(f"{self.role}.post"):
-                for j, i in enumerate(batch):
-                    h, w = int(images[i].shape[0]), int(images[i].shape[1])
-                    bitmap, prob8 = db.threshold_maps(prob[j : j + 1, :h, :w], self.cfg)
-                    out[i] = db.host_boxes(bitmap[0].cpu().numpy(), prob8[0].cpu().numpy(), self.cfg)
+                maps = [
+                    prob[j, : int(images[i].shape[0]), : int(images[i].shape[1])] for j, i in enumerate(batch)
+                ]
+                for i, boxes in zip(batch, db.db_boxes_batch(maps, self.cfg), strict=True):
+                    out[i] = boxes
         return out
 
 

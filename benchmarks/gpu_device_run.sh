@@ -247,7 +247,7 @@ profiles = [json.load(open(f)) for f in sorted(glob.glob(f"{prof}/device-profile
 if profiles:  # the device read path's per-stage host CPU ms and device ms, merged over the worker processes
     from podocr.ocr.device.profile import merge
     run["device_profile"] = merge(profiles)
-ceiling = CEILINGS.get(run.get("model_set") or "")
+ceiling = CEILINGS.get(run.get("model_set") or "") if tag.startswith("gpu") else None
 if ceiling and run.get("photos_per_s"):
     run["ceiling_photos_per_s"] = ceiling
     run["share_of_ceiling_pct"] = round(100 * run["photos_per_s"] / ceiling, 2)

@@ -90,13 +90,8 @@ def decode_image(data: bytes, io_cfg: IOConfig) -> DecodedImage:
     """Decode one photo; raises only PhotoError (EMPTY_FILE, TOO_LARGE, UNSUPPORTED_FORMAT, DECODE_FAILED)."""
     data = bytes(data)
     header = read_header(data, io_cfg)
-    fmt, width, height, orientation, pil = (
-        header.format,
-        header.width,
-        header.height,
-        header.orientation,
-        header.pil,
-    )
+    fmt, width, height, orientation = header.format, header.width, header.height, header.orientation
+    pil = header.pil
     if fmt in _CV2_FORMATS:
         bgr = _guard(fmt, "decode", lambda: _decode_cv2(data))
     else:

@@ -35,7 +35,7 @@ class Photo:
     index: int
     timings: dict[str, float] = field(default_factory=dict)
     data: bytes | None = None
-    image: Any = None  # io.decode.DecodedImage
+    image: Any = None  # io.decode.DecodedImage, or ocr.device.decode.DeviceImage (device read path)
     error: tuple[ErrorCode, str] | None = None
 
 

@@ -46,7 +46,8 @@ class OcrPipeline:
     def info(self) -> dict[str, Any]:
         """What runs: model set, checksums, backend and the provider each engine actually uses."""
         info = describe(self.cfg, self.parts)
-        info["device_ops"] = None if self.device is None else self.device.info()
+        if self.device is not None:
+            info["device_ops"] = self.device.info()
         return info
 
     def run(self, images: list[np.ndarray]) -> list[PageResult]:

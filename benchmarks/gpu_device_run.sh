@@ -17,7 +17,8 @@
 #   photos (unique delivery_ids; the OS file cache is warm); 3b. the diagnostic matrix (benchmarks/gpu_diag.py,
 #   DIAG_S s: first call vs repeat per shape, on a fresh thread, NCHW vs channels-last, depthwise convs on/off
 #   cuDNN, cudnn.benchmark, TF32); 4. `podocr batch --cuda`, torch backend fp32, GPU shape profile, nvidia-smi
-#   sampled every 250 ms; 5. `podocr batch --no-cuda` (ONNX Runtime CPU) on CPU_N rows; 6./7. fp16 and fp16 + CUDA
+#   sampled every 250 ms; 5. `podocr batch --no-cuda` (ONNX Runtime CPU) on CPU_N rows; 5b. the device ops' tests
+#   on the GPU (tests/test_gpu_device_ops.py, CUDA variants; needs pytest from .whl/); 6./7. fp16 and fp16 + CUDA
 #   graphs, only if time is left. Everything lands in $OUT/summary.json (one line): the diagnosis, photos/s
 #   processing and end to end, warm-up time, per-stage ms, provider, status counts, GPU utilisation, the GPU/CPU
 #   ratio, the share of the model-only ceiling, and the device read path's per-stage host/device ms
@@ -34,7 +35,7 @@ STAND_IN=0
 for arg in "$@"; do
   case "$arg" in
     --cpu-stand-in) STAND_IN=1 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -63,7 +64,7 @@ DATE=2026-11-26
 SETS=(--set v6-small --set v6-tiny)  # models.set, roi.probe_set and rec.fast_set defaults
 
 mkdir -p "$OUT" "$WORK"
-rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json,diag.json}
+rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json,diag.json,device_ops_tests.txt}
 exec > >(tee -a "$OUT/log.txt") 2>&1
 SUMMARY_TMP=$WORK/summary.json
 rm -f "$SUMMARY_TMP"
@@ -91,6 +92,12 @@ if ! "$PY" -c "$NEED" 2>/dev/null; then
   ls .whl/*.whl >/dev/null 2>&1 || { echo "missing packages and no .whl/: run benchmarks/gpu_carry.sh"; exit 1; }
   timeout 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
     .whl/*.whl || { echo "wheel install failed"; exit 1; }
+fi
+# pytest for the device ops' tests (step 5b), optional: installed from .whl/ where the host lacks it
+if ! "$PY" -c "import pytest, pytest_timeout" 2>/dev/null && ls .whl/pytest-*.whl >/dev/null 2>&1; then
+  timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" \
+    $(ls .whl/pytest-*.whl .whl/pytest_timeout-*.whl .whl/pluggy-*.whl .whl/iniconfig-*.whl .whl/packaging-*.whl \
+      2>/dev/null) || echo "pytest wheels did not install: step 5b will be skipped"
 fi
 # onnx2torch imports torchvision for its NMS/RoIAlign converters only (PP-OCR graphs have neither); where the
 # host has no torchvision, a stub that raises if ever called keeps the 7 MB wheel out of the carry.
@@ -394,6 +401,28 @@ if [ "$(left)" -ge 50 ]; then
     PODOCR__ENGINE__SHAPE_PROFILE=cpu PODOCR__ENGINE__DEVICE_OPS=off batch cpu 70 "$CPU_N" --no-cuda --manifest "$WORK/day/cpu-manifest.csv" --partition-size "$CPU_PSIZE"
 else
   echo "skipped cpu: $(left)s left"
+fi
+
+# 5b. the device read path's ops on this device against the host ops (tests/test_gpu_device_ops.py, its CUDA
+# variants; the whole-read tests are left to the batch runs above). Needs pytest (carried in .whl/).
+if [ $STAND_IN = 0 ] && [ "$(left)" -ge 75 ] && "$PY" -c "import pytest, pytest_timeout" 2>/dev/null; then
+  step "5b. device ops tests on the device (60s)"
+  timeout -k 5 60 "$PY" -m pytest -q -p no:cacheprovider -m torch tests/test_gpu_device_ops.py -k "not device_read" \
+    >"$OUT/device_ops_tests.txt" 2>&1
+  DT_RC=$?
+  tail -n 25 "$OUT/device_ops_tests.txt"
+  "$PY" - "$OUT/device_ops_tests.txt" "$DT_RC" "$SUMMARY_TMP" <<'EOF'
+import json, os, sys
+path, rc, summary_path = sys.argv[1:]
+lines = [ln.strip() for ln in open(path) if ln.strip()]
+s = json.load(open(summary_path)) if os.path.isfile(summary_path) else {"runs": {}}
+s["device_ops_tests"] = {"rc": int(rc), "result": lines[-1] if lines else "",
+                         "failed": [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))][:20]}
+open(summary_path, "w").write(json.dumps(s, separators=(",", ":")) + "\n")
+EOF
+  cp "$SUMMARY_TMP" "$OUT/summary.json" 2>/dev/null
+else
+  echo "skipped device ops tests: stand-in, $(left)s left, or no pytest"
 fi
 
 # 6. fp16, validated per model at load

@@ -3,6 +3,7 @@ fallbacks, and the whole read against the host read on synthetic photos (torch b
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 
@@ -11,7 +12,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("torchvision")
 
 from PIL import Image  # noqa: E402
 
@@ -20,7 +20,6 @@ from podocr.io.decode import decode_image  # noqa: E402
 from podocr.io.errors import PhotoError  # noqa: E402
 from podocr.ocr.build import device_ops_on  # noqa: E402
 from podocr.ocr.device import ctc, db, resize, warp  # noqa: E402
-from podocr.ocr.device.decode import decode_batch  # noqa: E402
 from podocr.ocr.device.profile import DeviceProfile, merge  # noqa: E402
 from podocr.ocr.device.reader import region_image  # noqa: E402
 from podocr.ocr.device.stages import DeviceLineClassifier, DeviceTextDetector, DeviceTextRecognizer  # noqa: E402
@@ -36,6 +35,19 @@ from podocr.synth import render_photo  # noqa: E402
 from tests import badinput  # noqa: E402
 
 pytestmark = [pytest.mark.torch, pytest.mark.filterwarnings("ignore:Using a non-tuple sequence")]
+# the device decoder needs torchvision's; a bare GPU host may carry only a stub torchvision (gpu_device_run.sh)
+needs_decoder = pytest.mark.skipif(
+    importlib.util.find_spec("torchvision") is None or importlib.util.find_spec("torchvision.io") is None,
+    reason="torchvision.io not installed",
+)
+
+
+def decode_batch(*args: object) -> list:
+    from podocr.ocr.device.decode import decode_batch as decode
+
+    return decode(*args)  # type: ignore[arg-type]
+
+
 CPU = torch.device("cpu")
 
 
@@ -45,6 +57,19 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(
+    params=[
+        "cpu",
+        pytest.param(
+            "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+        ),
+    ]
+)
+def dev(request: pytest.FixtureRequest) -> torch.device:
+    """Where the op under test runs: the CPU always, the GPU where there is one (the device session's check)."""
+    return torch.device(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +98,18 @@ def _close(a: np.ndarray, b: np.ndarray, max_share: float = 0.01) -> None:
         ((333, 1250), "linear", cv2.INTER_LINEAR),  # mixed linear
     ],
 )
-def test_resize_matches_opencv(photo: np.ndarray, size: tuple[int, int], mode: str, flag: int) -> None:
+def test_resize_matches_opencv(
+    photo: np.ndarray, size: tuple[int, int], mode: str, flag: int, dev: torch.device
+) -> None:
     host = cv2.resize(photo, size, interpolation=flag)
-    _close(host, resize.resize(torch.from_numpy(photo), size, mode).numpy())
+    _close(host, resize.resize(torch.from_numpy(photo).to(dev), size, mode).cpu().numpy())
 
 
 @pytest.mark.parametrize("scale", [0.53, 0.31, 0.2])
-def test_probe_image_matches_the_host_probe(photo: np.ndarray, scale: float) -> None:
-    _close(probe_image(photo, scale), resize.probe_image(torch.from_numpy(photo), scale).numpy())
+def test_probe_image_matches_the_host_probe(photo: np.ndarray, scale: float, dev: torch.device) -> None:
+    _close(
+        probe_image(photo, scale), resize.probe_image(torch.from_numpy(photo).to(dev), scale).cpu().numpy()
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,11 +120,11 @@ def test_probe_image_matches_the_host_probe(photo: np.ndarray, scale: float) -> 
         ReadPlan((0, 0, 900, 1200), 0, 1.0, False),  # the whole photo, near its size
     ],
 )
-def test_region_image_matches_the_host_frame(photo: np.ndarray, plan: ReadPlan) -> None:
+def test_region_image_matches_the_host_frame(photo: np.ndarray, plan: ReadPlan, dev: torch.device) -> None:
     host, host_affine = host_region_image(photo, plan, 64)
-    dev, dev_affine = region_image(torch.from_numpy(photo), plan, 64)
-    np.testing.assert_array_equal(host_affine, dev_affine)
-    _close(host, dev.numpy())
+    image, affine = region_image(torch.from_numpy(photo).to(dev), plan, 64)
+    np.testing.assert_array_equal(host_affine, affine)
+    _close(host, image.cpu().numpy())
 
 
 class Recorder:
@@ -117,18 +146,18 @@ class Recorder:
 
 
 @pytest.mark.parametrize("pad", ["none", "constant", "edge", "reflect"])
-def test_detector_batches_are_bit_identical(photo: np.ndarray, pad: str) -> None:
+def test_detector_batches_are_bit_identical(photo: np.ndarray, pad: str, dev: torch.device) -> None:
     images = [photo[:300, :500].copy(), photo[200:520, 100:400].copy(), photo[:64, :64].copy()]
     policy = None
     if pad != "none":
         cfg = PodocrConfig().replace(engine__gpu_det_sides="320,640,1600", engine__gpu_det_pad=pad)
         policy = ShapePolicy.from_config(cfg)
-    host, dev = Recorder(1), Recorder(1)
-    TextDetector(host, DetConfig(), "imagenet", policy).detect(images)
-    device = DeviceTextDetector(TextDetector(dev, DetConfig(), "imagenet", policy), DeviceProfile(CPU))
-    device.detect([torch.from_numpy(im) for im in images])
-    assert len(host.inputs) == len(dev.inputs) >= 2
-    for a, b in zip(host.inputs, dev.inputs, strict=True):
+    fed_host, fed_device = Recorder(1), Recorder(1)
+    TextDetector(fed_host, DetConfig(), "imagenet", policy).detect(images)
+    device = DeviceTextDetector(TextDetector(fed_device, DetConfig(), "imagenet", policy), DeviceProfile(dev))
+    device.detect([torch.from_numpy(im).to(dev) for im in images])
+    assert len(fed_host.inputs) == len(fed_device.inputs) >= 2
+    for a, b in zip(fed_host.inputs, fed_device.inputs, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -140,20 +169,20 @@ def _lines(photo: np.ndarray) -> list[np.ndarray]:
     ]
 
 
-def test_recogniser_and_classifier_batches_match_the_host(photo: np.ndarray) -> None:
+def test_recogniser_and_classifier_batches_match_the_host(photo: np.ndarray, dev: torch.device) -> None:
     crops = _lines(photo)
     charset = ["", *"abc", " "]
-    host, dev = Recorder(len(charset), steps=10), Recorder(len(charset), steps=10)
+    fed_host, fed_device = Recorder(len(charset), steps=10), Recorder(len(charset), steps=10)
     rc = PodocrConfig().rec
-    TextRecognizer(host, rc, charset, 48).recognize(crops)
-    device = DeviceTextRecognizer(TextRecognizer(dev, rc, charset, 48), DeviceProfile(CPU))
-    device.recognize([torch.from_numpy(c) for c in crops])
+    TextRecognizer(fed_host, rc, charset, 48).recognize(crops)
+    device = DeviceTextRecognizer(TextRecognizer(fed_device, rc, charset, 48), DeviceProfile(dev))
+    device.recognize([torch.from_numpy(c).to(dev) for c in crops])
     host_c, dev_c = Recorder(2, flat=True), Recorder(2, flat=True)
     LineClassifier(host_c, PodocrConfig().cls).prob_180(crops)
-    DeviceLineClassifier(LineClassifier(dev_c, PodocrConfig().cls), DeviceProfile(CPU)).prob_180(
-        [torch.from_numpy(c) for c in crops]
+    DeviceLineClassifier(LineClassifier(dev_c, PodocrConfig().cls), DeviceProfile(dev)).prob_180(
+        [torch.from_numpy(c).to(dev) for c in crops]
     )
-    for a, b in zip(host.inputs + host_c.inputs, dev.inputs + dev_c.inputs, strict=True):
+    for a, b in zip(fed_host.inputs + host_c.inputs, fed_device.inputs + dev_c.inputs, strict=True):
         assert a.shape == b.shape
         # inputs are (pixel × 2/255 − 1): one grey level is 2/255
         diff = np.abs(a - b)
@@ -177,14 +206,14 @@ def _prob_map(seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("dilate", [True, False])
-def test_db_boxes_from_the_device_maps_match_the_host(seed: int, dilate: bool) -> None:
+def test_db_boxes_from_the_device_maps_match_the_host(seed: int, dilate: bool, dev: torch.device) -> None:
     cfg = DetConfig(dilate=dilate)
     prob = _prob_map(seed)
     host = db_boxes(prob, cfg)
-    dev = db.db_boxes(torch.from_numpy(prob), cfg)
-    assert len(host) == len(dev) > 3
-    np.testing.assert_allclose(dev.quads, host.quads, atol=2.0)
-    np.testing.assert_allclose(dev.scores, host.scores, atol=1 / 255)
+    got = db.db_boxes(torch.from_numpy(prob).to(dev), cfg)
+    assert len(host) == len(got) > 3
+    np.testing.assert_allclose(got.quads, host.quads, atol=2.0)
+    np.testing.assert_allclose(got.scores, host.scores, atol=1 / 255)
 
 
 def test_db_maps_of_a_batch_come_back_in_one_piece_each() -> None:
@@ -220,12 +249,12 @@ QUADS = np.array(
 
 
 @pytest.mark.parametrize("min_height", [0, 48])
-def test_line_crops_match_the_host_warp(photo: np.ndarray, min_height: int) -> None:
-    dev = warp.crop_lines(torch.from_numpy(photo), QUADS, min_height)
-    for quad, crop in zip(QUADS, dev, strict=True):
+def test_line_crops_match_the_host_warp(photo: np.ndarray, min_height: int, dev: torch.device) -> None:
+    crops = warp.crop_lines(torch.from_numpy(photo).to(dev), QUADS, min_height)
+    for quad, crop in zip(QUADS, crops, strict=True):
         host = crop_quad(photo, quad, min_height)
         assert host.shape == tuple(crop.shape)
-        d = np.abs(host.astype(np.int16) - crop.numpy().astype(np.int16))
+        d = np.abs(host.astype(np.int16) - crop.cpu().numpy().astype(np.int16))
         # OpenCV samples at 1/32 px and weighs in fixed point: a level or two on a few edge pixels
         assert d.max() <= 3 and (d > 1).mean() < 0.01, (quad.tolist(), d.max(), (d > 1).mean())
 
@@ -242,7 +271,7 @@ def test_homographies_match_opencv() -> None:
 
 # ---- CTC -----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_ctc_on_the_device_reads_the_host_strings(seed: int) -> None:
+def test_ctc_on_the_device_reads_the_host_strings(seed: int, dev: torch.device) -> None:
     rng = np.random.default_rng(seed)
     charset = ["", *"ABCDEFGHIJ0123456789", " "]
     logits = rng.normal(0, 3, (16, 40, len(charset))).astype(np.float32)
@@ -252,10 +281,10 @@ def test_ctc_on_the_device_reads_the_host_strings(seed: int) -> None:
     probs = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
     probs[5, :, :] = 1.0 / len(charset)  # all ties: index 0 wins on both sides
     host = ctc_greedy_decode(probs, charset)
-    dev = ctc.ctc_greedy_decode(torch.from_numpy(probs), charset)
-    assert [t for t, _ in host] == [t for t, _ in dev]
-    assert host[3] == ("", 0.0) == dev[3]
-    np.testing.assert_allclose([c for _, c in dev], [c for _, c in host], atol=1e-4)
+    got = ctc.ctc_greedy_decode(torch.from_numpy(probs).to(dev), charset)
+    assert [t for t, _ in host] == [t for t, _ in got]
+    assert host[3] == ("", 0.0) == got[3]
+    np.testing.assert_allclose([c for _, c in got], [c for _, c in host], atol=1e-4)
 
 
 # ---- decode --------------------------------------------------------------------------------------------------
@@ -284,10 +313,11 @@ def _fallback_cases(photo: np.ndarray) -> dict[str, bytes]:
     }
 
 
-def test_decode_batch_gives_one_result_per_photo_like_the_host(photo: np.ndarray) -> None:
+@needs_decoder
+def test_decode_batch_gives_one_result_per_photo_like_the_host(photo: np.ndarray, dev: torch.device) -> None:
     cases = _fallback_cases(photo)
     io_cfg = IOConfig()
-    out = decode_batch(list(cases.values()), io_cfg, CPU)
+    out = decode_batch(list(cases.values()), io_cfg, dev)
     assert len(out) == len(cases)
     decoders = {}
     for (name, data), got in zip(cases.items(), out, strict=True):
@@ -306,7 +336,8 @@ def test_decode_batch_gives_one_result_per_photo_like_the_host(photo: np.ndarray
             want.exif_orientation,
         ), name
         # libjpeg builds differ in IDCT and chroma upsampling by a few levels; the host fallbacks are exact
-        diff = np.abs(got.image.numpy().astype(np.int16) - want.image.astype(np.int16))
+        assert got.image.device.type == dev.type
+        diff = np.abs(got.image.cpu().numpy().astype(np.int16) - want.image.astype(np.int16))
         assert diff.mean() < 1.5 and np.percentile(diff, 99) <= 8, (name, diff.mean())
         decoders[name] = got.decoder
     assert decoders["baseline"] == decoders["grey"] == decoders["exif6"] == "device"
@@ -315,21 +346,23 @@ def test_decode_batch_gives_one_result_per_photo_like_the_host(photo: np.ndarray
     assert {name for name in cases if name not in decoders} == {"truncated", "heic", "empty"}
 
 
+@needs_decoder
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_on_the_device_matches_the_host(orientation: int) -> None:
+def test_exif_orientation_on_the_device_matches_the_host(orientation: int, dev: torch.device) -> None:
     data = badinput.stored_for(orientation, "JPEG")
-    (got,) = decode_batch([data], IOConfig(), CPU)
+    (got,) = decode_batch([data], IOConfig(), dev)
     want = decode_image(data, IOConfig())
     assert not isinstance(got, PhotoError)
     assert got.decoder == "device"
     assert (got.width, got.height) == (badinput.CARD_W, badinput.CARD_H) == (want.width, want.height)
-    diff = np.abs(got.image.numpy().astype(np.int16) - want.image.astype(np.int16))
+    diff = np.abs(got.image.cpu().numpy().astype(np.int16) - want.image.astype(np.int16))
     assert diff.mean() < 3, diff.mean()
 
 
-def test_the_bad_input_corpus_decodes_as_on_the_host() -> None:
+@needs_decoder
+def test_the_bad_input_corpus_decodes_as_on_the_host(dev: torch.device) -> None:
     cases = badinput.corpus()
-    out = decode_batch([c.data for c in cases], IOConfig(), CPU)
+    out = decode_batch([c.data for c in cases], IOConfig(), dev)
     for case, got in zip(cases, out, strict=True):
         if case.code is not None:
             assert isinstance(got, PhotoError) and got.code == case.code, case.name
@@ -338,6 +371,7 @@ def test_the_bad_input_corpus_decodes_as_on_the_host() -> None:
             assert (got.format, (got.width, got.height)) == (case.format, case.size), case.name
 
 
+@needs_decoder
 def test_a_job_reading_on_the_device_decodes_there_and_hands_the_barcode_decoder_numpy(
     photo: np.ndarray,
 ) -> None:

@@ -63,14 +63,14 @@ class DeviceTextDetector(TextDetector):
         return out
 
 
-def line_to_height(crop: Image, height: int, max_width: int, upscale: str) -> Image:
-    """`rec.resize_to_height` on the device (area when shrinking, `upscale` when enlarging)."""
+def line_to_height(crop: Image, height: int, max_width: int) -> Image:
+    """`rec.resize_to_height` on the device: area when shrinking, linear when enlarging (the device has no
+    cubic or Lanczos resize; `rec.upscale` other than linear reads slightly differently here)."""
     h, w = int(crop.shape[0]), int(crop.shape[1])
     new_w = max(1, min(max_width, math.ceil(height * w / max(h, 1))))
     if (h, w) == (height, new_w):
         return crop
-    mode = AREA if h > height else (upscale if upscale in (LINEAR,) else LINEAR)
-    return resize(crop, (new_w, height), mode)
+    return resize(crop, (new_w, height), AREA if h > height else LINEAR)
 
 
 class DeviceLineClassifier(LineClassifier):
@@ -87,7 +87,7 @@ class DeviceLineClassifier(LineClassifier):
             chunk = crops[s : s + self.cfg.batch_size]
             rows = len(chunk) if self.shapes is None else self.shapes.batch(len(chunk), self.cfg.batch_size)
             with self.profile.stage("cls.prep"):
-                x = prep.line_batch([line_to_height(c, h, w, LINEAR) for c in chunk], rows, h, w)
+                x = prep.line_batch([line_to_height(c, h, w) for c in chunk], rows, h, w)
             with self.profile.stage("cls.model"):
                 p = run_on_device(self.engine, x)[: len(chunk), 1]
             with self.profile.stage("cls.post"):
@@ -110,7 +110,7 @@ class DeviceTextRecognizer(TextRecognizer):
             fresh = dict(zip(todo, self.recognize([crops[i] for i in todo]), strict=True))
             return [known[i] if i in known else fresh[i] for i in range(len(crops))]
         with self.profile.stage(f"{self.role}.prep"):
-            resized = [line_to_height(c, self.height, self.cfg.max_width, self.cfg.upscale) for c in crops]
+            resized = [line_to_height(c, self.height, self.cfg.max_width) for c in crops]
         widths = [self.padded_width(int(r.shape[1])) for r in resized]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in bucket_batches(widths, self.cfg.batch_size):

@@ -33,7 +33,8 @@ rm -rf .gpu && mkdir -p .gpu/models .gpu/photos
 if [ $WHEELS = 1 ]; then
   rm -rf .whl && mkdir -p .whl
   PKGS="dask distributed dask-cuda onnx2torch pyclipper rapidfuzz usaddress python-crfsuite probableparsing tornado zict
-        cloudpickle toolz partd locket msgpack psutil sortedcontainers tblib fsspec pynvml nvidia-ml-py"
+        cloudpickle toolz partd locket msgpack psutil sortedcontainers tblib fsspec pynvml nvidia-ml-py
+        pytest pluggy iniconfig pytest-timeout packaging"
   for pkg in $PKGS; do
     ver=$("$PY" -c "import importlib.metadata as m, sys; print(m.version(sys.argv[1]))" "$pkg" 2>/dev/null || true)
     "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 -d .whl "$pkg${ver:+==$ver}" \

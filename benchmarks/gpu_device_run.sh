@@ -17,14 +17,17 @@
 #   photos (unique delivery_ids; the OS file cache is warm); 3b. the diagnostic matrix (benchmarks/gpu_diag.py,
 #   DIAG_S s: first call vs repeat per shape, on a fresh thread, NCHW vs channels-last, depthwise convs on/off
 #   cuDNN, cudnn.benchmark, TF32); 4. `podocr batch --cuda`, torch backend fp32, GPU shape profile, nvidia-smi
-#   sampled every 250 ms; 5. `podocr batch --no-cuda` (ONNX Runtime CPU) on CPU_N rows; 6./7. fp16 and fp16 + CUDA
+#   sampled every 250 ms; 5. `podocr batch --no-cuda` (ONNX Runtime CPU) on CPU_N rows; 5b. the device ops' tests
+#   on the GPU (tests/test_gpu_device_ops.py, CUDA variants; needs pytest from .whl/); 6./7. fp16 and fp16 + CUDA
 #   graphs, only if time is left. Everything lands in $OUT/summary.json (one line): the diagnosis, photos/s
 #   processing and end to end, warm-up time, per-stage ms, provider, status counts, GPU utilisation, the GPU/CPU
-#   ratio. A run cut off by its timeout still reports what its finished partitions wrote, marked "partial".
+#   ratio, the share of the model-only ceiling, and the device read path's per-stage host/device ms
+#   (`device_profile`; the torch runs use engine.device_ops = $DEVICE_OPS, default auto: on with CUDA). A run cut
+#   off by its timeout still reports what its finished partitions wrote, marked "partial".
 #
 # --cpu-stand-in: no GPU needed (CI); the GPU steps run the torch backend on the CPU with the GPU shape profile on
-# small ladders, a short diagnosis and a small day, so install, models, day, diagnosis, warm-up, batch and summary
-# are all exercised anywhere in a few minutes.
+# small ladders and the device read path forced on, a short diagnosis and a small day, so install, models, day,
+# diagnosis, warm-up, batch and summary are all exercised anywhere in a few minutes.
 #
 set -uo pipefail
 
@@ -32,7 +35,7 @@ STAND_IN=0
 for arg in "$@"; do
   case "$arg" in
     --cpu-stand-in) STAND_IN=1 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +54,9 @@ if [ $STAND_IN = 1 ]; then
   export PODOCR__ENGINE__SHAPE_PROFILE=gpu PODOCR__ENGINE__GPU_DET_SIDES=640 PODOCR__ENGINE__GPU_REC_WIDTHS=320,640
   export PODOCR__ENGINE__GPU_BATCHES=1 PODOCR__DET__MAX_SIDE=640 PODOCR__REC__MAX_WIDTH=640
   export PODOCR__DET__BATCH_SIZE=2 PODOCR__REC__BATCH_SIZE=8 PODOCR__CLS__BATCH_SIZE=8
+  DEVICE_OPS=${DEVICE_OPS:-on}  # the device read path on the CPU: its ops, wiring and profile exercised
 fi
+DEVICE_OPS=${DEVICE_OPS:-auto}  # engine.device_ops for the torch runs (auto: on where torch runs on CUDA)
 N=${N:-2000} CPU_N=${CPU_N:-320} GRAPHS_N=${GRAPHS_N:-1000} DIAG_S=${DIAG_S:-90}
 TPW=${TPW:-8} PSIZE=${PSIZE:-125} CPU_PSIZE=${CPU_PSIZE:-20}
 DEADLINE_S=${DEADLINE_S:-290} GPU_CAP=${GPU_CAP:-130} EXTRA=${EXTRA:-1}
@@ -59,7 +64,7 @@ DATE=2026-11-26
 SETS=(--set v6-small --set v6-tiny)  # models.set, roi.probe_set and rec.fast_set defaults
 
 mkdir -p "$OUT" "$WORK"
-rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json,diag.json}
+rm -f "$OUT"/{summary.json,log.txt,batch_stderr.txt,smi.csv,gpu_fp32.json,cpu.json,gpu_fp16.json,gpu_fp16_graphs.json,diag.json,device_ops_tests.txt}
 exec > >(tee -a "$OUT/log.txt") 2>&1
 SUMMARY_TMP=$WORK/summary.json
 rm -f "$SUMMARY_TMP"
@@ -87,6 +92,12 @@ if ! "$PY" -c "$NEED" 2>/dev/null; then
   ls .whl/*.whl >/dev/null 2>&1 || { echo "missing packages and no .whl/: run benchmarks/gpu_carry.sh"; exit 1; }
   timeout 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
     .whl/*.whl || { echo "wheel install failed"; exit 1; }
+fi
+# pytest for the device ops' tests (step 5b), optional: installed from .whl/ where the host lacks it
+if ! "$PY" -c "import pytest, pytest_timeout" 2>/dev/null && ls .whl/pytest-*.whl >/dev/null 2>&1; then
+  timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" \
+    $(ls .whl/pytest-*.whl .whl/pytest_timeout-*.whl .whl/pluggy-*.whl .whl/iniconfig-*.whl .whl/packaging-*.whl \
+      2>/dev/null) || echo "pytest wheels did not install: step 5b will be skipped"
 fi
 # onnx2torch imports torchvision for its NMS/RoIAlign converters only (PP-OCR graphs have neither); where the
 # host has no torchvision, a stub that raises if ever called keeps the 7 MB wheel out of the carry.
@@ -180,11 +191,14 @@ report() {  # $1 tag, $2 rc, $3 photos asked, $4 command start (epoch s): breakd
   local smi="$WORK/smi-$1.csv"
   [ -f "$smi" ] || smi=""
   "$PY" - "$1" "$2" "$3" "$WORK/out-$1" "$OUT/$1.json" "$smi" "$SUMMARY_TMP" "$STAND_IN" "$SECONDS" \
-    "$N" "$CPU_N" "$TPW" "$PSIZE" "$WORK/out-gpu_fp32" "$4" <<'EOF'
+    "$N" "$CPU_N" "$TPW" "$PSIZE" "$WORK/out-gpu_fp32" "$4" "$WORK/prof-$1" <<'EOF'
 import glob, json, os, sys
 import pyarrow as pa
 import pyarrow.parquet as pq
-tag, rc, asked, out, success_path, smi, summary_path, stand_in, elapsed, n, cpu_n, tpw, psize, ref, started = sys.argv[1:]
+tag, rc, asked, out, success_path, smi, summary_path, stand_in, elapsed, n, cpu_n, tpw, psize, ref, started, prof = sys.argv[1:]
+# model-only photos/s on one H200, fp16, per model set (../shared/bench/gpu-model-ceilings.md): the ceiling the
+# end-to-end rate is measured against
+CEILINGS = {"v5": 300.0, "v6-small": 490.0, "v6-tiny": 1280.0}
 COLS = ["delivery_id", "status", "error_code", "provider", "processed_at", "tracking_number", "full_text",
         "fetch_s", "decode_s", "roi_s", "det_s", "crop_s", "cls_s", "rec_s", "extract_s", "total_s"]
 run = {"rc": int(rc), "asked": int(asked)}
@@ -236,6 +250,16 @@ if tables:
             run["vs_gpu_fp32_pct"] = {"rows": len(both), "status": same("status"),
                                       "tracking_number": same("tracking_number"), "full_text": same("full_text"),
                                       "full_text_similarity": round(sum(sim) / len(sim), 2)}
+profiles = [json.load(open(f)) for f in sorted(glob.glob(f"{prof}/device-profile-*.json"))]
+if profiles:  # the device read path's per-stage host CPU ms and device ms, merged over the worker processes
+    from podocr.ocr.device.profile import merge
+    run["device_profile"] = merge(profiles)
+ceiling = CEILINGS.get(run.get("model_set") or "") if tag.startswith("gpu") else None
+if ceiling and run.get("photos_per_s"):
+    run["ceiling_photos_per_s"] = ceiling
+    run["share_of_ceiling_pct"] = round(100 * run["photos_per_s"] / ceiling, 2)
+    if run.get("e2e_photos_per_s"):
+        run["e2e_share_of_ceiling_pct"] = round(100 * run["e2e_photos_per_s"] / ceiling, 2)
 util = []
 for line in open(smi) if smi else []:
     p = [x.strip() for x in line.split(",")]
@@ -278,6 +302,17 @@ if "stage_ms" in run:
         + f"; total {run['stage_ms']['total']}")
     print(f"  status {run['status']}" + (f"  errors {run['error_codes']}" if "error_codes" in run else ""))
     print(f"  provider {run['provider']}")
+if "share_of_ceiling_pct" in run:
+    print(f"  share of the model-only ceiling ({run['ceiling_photos_per_s']} photos/s, H200 fp16, "
+          f"{run['model_set']}): processing {run['share_of_ceiling_pct']}%, end to end "
+          f"{run.get('e2e_share_of_ceiling_pct')}%")
+if "device_profile" in run:
+    dp = run["device_profile"]
+    print(f"  device read path over {dp['photos']} photos ({dp['processes']} process(es)): host CPU "
+          f"{dp['host_ms_per_photo']} ms/photo, device {dp['device_ms_per_photo']} ms/photo; per stage "
+          "(host/device ms per photo): " + ", ".join(
+              f"{k} {v['host_ms_per_photo']}/{v['device_ms_per_photo']}"
+              for k, v in sorted(dp["stages"].items(), key=lambda kv: -kv[1]["device_ms_per_photo"])))
 if "vs_gpu_fp32_pct" in run:
     print(f"  agreement with gpu_fp32 on the same rows (% equal) {run['vs_gpu_fp32_pct']}")
 if "gpu_util" in run:
@@ -293,7 +328,7 @@ batch() {  # $1 tag, $2 cap seconds, $3 photos; then batch flags. Env: what the 
   [ "$t" -gt "$cap" ] && t=$cap
   [ "$t" -ge 10 ] || { echo "skipped $tag: ${t}s left"; return; }
   step "$tag: $photos photos, timeout ${t}s"
-  rm -rf "$WORK/out-$tag" "$WORK/smi-$tag.csv"
+  rm -rf "$WORK/out-$tag" "$WORK/smi-$tag.csv" "$WORK/prof-$tag"
   if [ $STAND_IN = 0 ]; then
     nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 250 \
       >"$WORK/smi-$tag.csv" 2>/dev/null &
@@ -301,7 +336,7 @@ batch() {  # $1 tag, $2 cap seconds, $3 photos; then batch flags. Env: what the 
   fi
   echo "--- $tag (stderr)" >>"$OUT/batch_stderr.txt"
   started=$(date +%s.%N)
-  timeout -k 15 "$t" "${PODOCR[@]}" \
+  PODOCR__ENGINE__DEVICE_PROFILE_DIR="$WORK/prof-$tag" timeout -k 15 "$t" "${PODOCR[@]}" \
     batch --date "$DATE" --input "$WORK/day" --output "$WORK/out-$tag" --no-progress --json "$@" \
     >"$OUT/$tag.json" 2>>"$OUT/batch_stderr.txt"
   rc=$?
@@ -349,28 +384,50 @@ EOF
 fi
 
 # 4. the number that matters most: GPU, torch backend, fp32
-PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
+PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false PODOCR__ENGINE__DEVICE_OPS=$DEVICE_OPS \
   batch gpu_fp32 "$GPU_CAP" "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 if [ $STAND_IN = 0 ] && [ "$LAST_RC" = 4 ] && [ "${GPU_FLAGS[0]}" = --cuda ] && [ "$(left)" -ge 120 ]; then
   echo "WARNING: podocr batch --cuda could not start its cluster (exit 4, see batch_stderr.txt); rerunning with" \
     "one LocalCluster worker and engine.provider=cuda"
   GPU_FLAGS=("${FALLBACK_FLAGS[@]}")
   export PODOCR__ENGINE__PROVIDER=cuda
-  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false \
+  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=false PODOCR__ENGINE__DEVICE_OPS=$DEVICE_OPS \
     batch gpu_fp32 "$GPU_CAP" "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 fi
 
 # 5. the same job on this host's CPU (ONNX Runtime, default sizing) for the ratio
 if [ "$(left)" -ge 50 ]; then
   PODOCR__ENGINE__BACKEND=onnxruntime PODOCR__ENGINE__PROVIDER=cpu PODOCR__ENGINE__FP16=false \
-    PODOCR__ENGINE__SHAPE_PROFILE=cpu batch cpu 70 "$CPU_N" --no-cuda --manifest "$WORK/day/cpu-manifest.csv" --partition-size "$CPU_PSIZE"
+    PODOCR__ENGINE__SHAPE_PROFILE=cpu PODOCR__ENGINE__DEVICE_OPS=off batch cpu 70 "$CPU_N" --no-cuda --manifest "$WORK/day/cpu-manifest.csv" --partition-size "$CPU_PSIZE"
 else
   echo "skipped cpu: $(left)s left"
 fi
 
+# 5b. the device read path's ops on this device against the host ops (tests/test_gpu_device_ops.py, its CUDA
+# variants; the whole-read tests are left to the batch runs above). Needs pytest (carried in .whl/).
+if [ $STAND_IN = 0 ] && [ "$(left)" -ge 75 ] && "$PY" -c "import pytest, pytest_timeout" 2>/dev/null; then
+  step "5b. device ops tests on the device (60s)"
+  timeout -k 5 60 "$PY" -m pytest -q -p no:cacheprovider -m torch tests/test_gpu_device_ops.py -k "not device_read" \
+    >"$OUT/device_ops_tests.txt" 2>&1
+  DT_RC=$?
+  tail -n 25 "$OUT/device_ops_tests.txt"
+  "$PY" - "$OUT/device_ops_tests.txt" "$DT_RC" "$SUMMARY_TMP" <<'EOF'
+import json, os, sys
+path, rc, summary_path = sys.argv[1:]
+lines = [ln.strip() for ln in open(path) if ln.strip()]
+s = json.load(open(summary_path)) if os.path.isfile(summary_path) else {"runs": {}}
+s["device_ops_tests"] = {"rc": int(rc), "result": lines[-1] if lines else "",
+                         "failed": [ln for ln in lines if ln.startswith(("FAILED", "ERROR"))][:20]}
+open(summary_path, "w").write(json.dumps(s, separators=(",", ":")) + "\n")
+EOF
+  cp "$SUMMARY_TMP" "$OUT/summary.json" 2>/dev/null
+else
+  echo "skipped device ops tests: stand-in, $(left)s left, or no pytest"
+fi
+
 # 6. fp16, validated per model at load
 if [ "$EXTRA" = 1 ] && [ "$(left)" -ge 100 ]; then
-  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true \
+  PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true PODOCR__ENGINE__DEVICE_OPS=$DEVICE_OPS \
     batch gpu_fp16 150 "$N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE"
 else
   echo "skipped gpu_fp16: $(left)s left"
@@ -379,6 +436,7 @@ fi
 # 7. fp16 + CUDA graphs (captures that fail turn graphs off for that model, with a warning in batch_stderr.txt)
 if [ "$EXTRA" = 1 ] && [ "$(left)" -ge 60 ]; then
   PODOCR__ENGINE__BACKEND=torch PODOCR__ENGINE__FP16=true PODOCR__ENGINE__CUDA_GRAPHS=true \
+    PODOCR__ENGINE__DEVICE_OPS=$DEVICE_OPS \
     batch gpu_fp16_graphs 100 "$GRAPHS_N" "${GPU_FLAGS[@]}" --partition-size "$PSIZE" \
     --manifest "$WORK/day/graphs-manifest.csv"
 else

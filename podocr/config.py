@@ -60,6 +60,10 @@ class EngineConfig:
     cuda_module_loading: str = "LAZY"  # torch on CUDA: $CUDA_MODULE_LOADING if unset (LAZY | EAGER)
     cuda_graphs: bool = False  # torch backend on CUDA: a CUDA graph per input shape (folded per shape)
     cuda_graph_max_shapes: int = 256  # shapes beyond this many run eagerly (each graph holds its own buffers)
+    # the device read path (podocr/ocr/device, docs/gpu.md): resize, pad, DB threshold, line crops and CTC decode
+    # as torch ops on the engine's device; auto = on exactly when the torch backend runs on CUDA
+    device_ops: str = "auto"  # auto | on | off
+    device_profile_dir: str = ""  # device read path: write each process's per-stage host/device ms here
 
 
 @dataclass

@@ -59,9 +59,19 @@ class DecodedImage:
     exif_orientation: int  # the EXIF tag as read (1 when absent or invalid); already applied to `image`
 
 
-def decode_image(data: bytes, io_cfg: IOConfig) -> DecodedImage:
-    """Decode one photo; raises only PhotoError (EMPTY_FILE, TOO_LARGE, UNSUPPORTED_FORMAT, DECODE_FAILED)."""
-    data = bytes(data)
+@dataclass
+class Header:
+    """What steps 1–3 learn before any pixel is decoded: the format, the stored size, the EXIF orientation."""
+
+    format: str
+    width: int  # as stored (before orientation)
+    height: int
+    orientation: int
+    pil: Image.Image = field(repr=False)  # opened lazily: nothing decoded yet
+
+
+def read_header(data: bytes, io_cfg: IOConfig) -> Header:
+    """Steps 1–3 and the orientation tag; raises PhotoError like `decode_image` (the device decoder's checks too)."""
     if not data:
         raise PhotoError(ErrorCode.EMPTY_FILE, "zero bytes")
     if len(data) > io_cfg.max_bytes:
@@ -73,7 +83,15 @@ def decode_image(data: bytes, io_cfg: IOConfig) -> DecodedImage:
     width, height = pil.size
     check_dimensions(width, height, io_cfg)
     _check_complete(data, fmt, io_cfg)
-    orientation = _exif_orientation(pil, fmt)
+    return Header(fmt, width, height, _exif_orientation(pil, fmt), pil)
+
+
+def decode_image(data: bytes, io_cfg: IOConfig) -> DecodedImage:
+    """Decode one photo; raises only PhotoError (EMPTY_FILE, TOO_LARGE, UNSUPPORTED_FORMAT, DECODE_FAILED)."""
+    data = bytes(data)
+    header = read_header(data, io_cfg)
+    fmt, width, height, orientation = header.format, header.width, header.height, header.orientation
+    pil = header.pil
     if fmt in _CV2_FORMATS:
         bgr = _guard(fmt, "decode", lambda: _decode_cv2(data))
     else:

@@ -10,6 +10,7 @@ the worker). What does fail the partition (too many stuck reads, a bug that lose
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -24,6 +25,8 @@ from podocr.io.errors import ErrorCode, PhotoError
 from podocr.job.deadline import DeadlineExceeded, call_with_deadline
 from podocr.job.rows import RowMaker, describe
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Photo:
@@ -32,7 +35,7 @@ class Photo:
     index: int
     timings: dict[str, float] = field(default_factory=dict)
     data: bytes | None = None
-    image: Any = None  # io.decode.DecodedImage
+    image: Any = None  # io.decode.DecodedImage, or ocr.device.decode.DeviceImage (device read path)
     error: tuple[ErrorCode, str] | None = None
 
 
@@ -82,20 +85,35 @@ class PhotoChain:
             yield photo
 
     def decoded(self, photos: Iterable[Photo]) -> Iterator[Photo]:
-        from podocr.io.decode import decode_image
-
+        decode = self._decoder()
         for photo in photos:
             if photo.data is not None:
                 data, photo.data = photo.data, None
                 t0 = time.perf_counter()
                 try:
-                    photo.image = self._limited(lambda d=data: decode_image(d, self.cfg.io), "decode")
+                    photo.image = self._limited(lambda d=data: decode(d), "decode")
                 except PhotoError as exc:
                     photo.error = (exc.code, exc.message)
                 except Exception as exc:  # a decoder bug: this photo only
                     photo.error = (ErrorCode.INTERNAL, describe(exc))
                 photo.timings["decode_s"] = time.perf_counter() - t0
             yield photo
+
+    def _decoder(self) -> Any:
+        """bytes → decoded image: the host decoder, or, when the pipeline reads on a device (engine.device_ops),
+        the device decoder (ocr/device/decode.py), which hands back the host decoder's result for what it does
+        not take. Without torchvision's decoder the host one is used."""
+        from podocr.io.decode import decode_image
+
+        reader = getattr(self.pipeline, "device", None)
+        if reader is not None:
+            try:
+                from podocr.ocr.device.decode import decode_one
+            except ImportError as exc:
+                log.warning("device decoding unavailable (%s): decoding on the host", exc)
+            else:
+                return lambda d: decode_one(d, self.cfg.io, reader.device)
+        return lambda d: decode_image(d, self.cfg.io)
 
     def batches(self, photos: Iterable[Photo]) -> Iterator[list[Photo]]:
         """Decoded photos in batches of `job.ocr_batch_size`; photos that already failed become rows here."""
@@ -132,7 +150,7 @@ class PhotoChain:
                 try:
                     t0 = time.perf_counter()
                     extraction, timings["barcode_s"] = extract_photo(
-                        photo.image.image, page, Expected.from_row(self.rows[i]), self.cfg
+                        host_pixels(photo.image.image), page, Expected.from_row(self.rows[i]), self.cfg
                     )
                     timings["extract_s"] = time.perf_counter() - t0 - timings["barcode_s"]
                     self.out[i] = self.maker.read(i, photo.image, page, extraction, timings)
@@ -157,6 +175,12 @@ class PhotoChain:
 
 
 _END = object()
+
+
+def host_pixels(image: Any) -> Any:
+    """The photo's pixels as numpy: a device-decoded photo (a torch tensor) is copied back for the barcode
+    decoder, which runs on the host."""
+    return image.cpu().numpy() if hasattr(image, "cpu") else image
 
 
 def prefetched(items: Iterator[Any], depth: int) -> Iterator[Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from podocr.config import ConfigError, PodocrConfig
 from podocr.ocr.batching import round_up
@@ -25,6 +25,11 @@ from podocr.ocr.shapes import ShapePolicy, WarmUp, closed_set, profile_name, war
 from podocr.ocr.stages.cls import CLS_SHAPE, LineClassifier
 from podocr.ocr.stages.det import TextDetector
 from podocr.ocr.stages.rec import CascadeRecognizer, TextRecognizer, load_charset
+
+if TYPE_CHECKING:
+    from podocr.ocr.device.reader import DeviceReader
+
+DEVICE_OPS = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,32 @@ def warm_up_components(cfg: PodocrConfig, parts: Components) -> WarmUp:
     if parts.shapes is None:
         return WarmUp()
     return warm_up(parts.engines(), closed_set(cfg, parts.shapes, parts.rec_heights()))
+
+
+def device_ops_on(cfg: PodocrConfig) -> bool:
+    """`engine.device_ops` resolved: `auto` is on exactly when the torch backend runs on CUDA (torch is imported
+    only then, so the CPU default never loads it)."""
+    want = cfg.engine.device_ops.strip().lower()
+    if want not in DEVICE_OPS:
+        raise ConfigError(f"engine.device_ops = {cfg.engine.device_ops!r}: use {', '.join(DEVICE_OPS)}")
+    if want != "auto":
+        return want == "on"
+    if cfg.engine.backend.strip().lower() != "torch" or cfg.engine.provider.strip().lower() != "cuda":
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available()) and cfg.engine.device_id < torch.cuda.device_count()
+
+
+def device_reader(cfg: PodocrConfig, parts: Components) -> DeviceReader | None:
+    """The device read path for these components when `engine.device_ops` asks for it, else None. Its device
+    is the torch engines' (the GPU with the torch backend on CUDA; the CPU otherwise, which is how the tests run
+    it)."""
+    if not device_ops_on(cfg):
+        return None
+    from podocr.ocr.device.reader import DeviceReader, ops_device
+
+    return DeviceReader(cfg, parts, ops_device(cfg))
 
 
 def describe(cfg: PodocrConfig, parts: Components) -> dict[str, Any]:

@@ -30,14 +30,22 @@ def region_image(photo: np.ndarray, plan: ReadPlan, step: int) -> tuple[np.ndarr
     padded up to it: a little anisotropy costs DB nothing, while padding adds pixels to every model call.
     """
     x0, y0, x1, y1 = plan.box
+    (sw, sh), shrink, to_photo = region_geometry(plan, step)
+    crop = photo[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    scaled = crop if (sw, sh) == (x1 - x0, y1 - y0) else cv2.resize(crop, (sw, sh), interpolation=interp)
+    return rotate90(scaled, plan.quarter_turns), to_photo
+
+
+def region_geometry(plan: ReadPlan, step: int) -> tuple[tuple[int, int], bool, np.ndarray]:
+    """The scaled crop's (width, height), whether it shrinks (area filter) or not (linear), and the affine
+    from detection-input px to photo px: what `region_image` does, without the pixels (the device path's too)."""
+    x0, y0, x1, y1 = plan.box
     w, h = x1 - x0, y1 - y0
     sw = max(step, round(w * plan.scale / step) * step)
     sh = max(step, round(h * plan.scale / step) * step)
-    crop = photo[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if sw * sh < w * h else cv2.INTER_LINEAR
-    scaled = crop if (sw, sh) == (w, h) else cv2.resize(crop, (sw, sh), interpolation=interp)
     to_crop = np.array([[w / sw, 0, x0], [0, h / sh, y0]], np.float64)
-    return rotate90(scaled, plan.quarter_turns), compose(to_crop, rotate90_affine(plan.quarter_turns, sw, sh))
+    return (sw, sh), sw * sh < w * h, compose(to_crop, rotate90_affine(plan.quarter_turns, sw, sh))
 
 
 def to_upright(region: Region, quads: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from podocr.config import PodocrConfig
-from podocr.ocr.build import Components, build_components, describe
+from podocr.ocr.build import Components, build_components, describe, device_reader
 from podocr.ocr.clock import StageClock, lines, per_page, pixels, text_width
 from podocr.ocr.region import Region, first_region
 from podocr.ocr.stages.assemble import assemble_pages
@@ -36,6 +36,7 @@ class OcrPipeline:
         self.cfg, self.parts = cfg, parts
         self.models, self.detector, self.recognizer = parts.models, parts.detector, parts.recognizer
         self.classifier, self.probe_detector = parts.classifier, parts.probe_detector
+        self.device = device_reader(cfg, parts)  # the device read path (engine.device_ops), or None
 
     @classmethod
     def from_config(cls, cfg: PodocrConfig, intra_op_threads: int | None = None) -> OcrPipeline:
@@ -44,7 +45,10 @@ class OcrPipeline:
 
     def info(self) -> dict[str, Any]:
         """What runs: model set, checksums, backend and the provider each engine actually uses."""
-        return describe(self.cfg, self.parts)
+        info = describe(self.cfg, self.parts)
+        if self.device is not None:
+            info["device_ops"] = self.device.info()
+        return info
 
     def run(self, images: list[np.ndarray]) -> list[PageResult]:
         """OCR a batch of BGR uint8 photos; one PageResult per input, in order. Raises on any failure.
@@ -54,7 +58,7 @@ class OcrPipeline:
         (these tensors are too small to split well). One photo per task rather than k fixed parts, because a
         photo's cost varies a lot (second looks, label size, line count) and fixed parts leave threads idle.
         """
-        photos = [as_bgr(img) for img in images]
+        photos = [self._accept(img) for img in images]
         k = min(self.cfg.engine.batch_threads, len(photos))
         if k <= 1:
             return self._run_batch(photos)
@@ -71,7 +75,7 @@ class OcrPipeline:
         photos: list[np.ndarray] = []
         for i, img in enumerate(images):
             try:
-                photos.append(as_bgr(img))
+                photos.append(self._accept(img))
                 good.append(i)
                 out.append(RuntimeError("not processed"))
             except (TypeError, ValueError) as exc:
@@ -94,12 +98,27 @@ class OcrPipeline:
         pages, regions = self.read(photos)
         for i, page in enumerate(pages):
             main = first_region(regions, i)
-            if main is not None and wants_reread(page, main, self.cfg.det):
+            if main is None:
+                continue
+            if self.device is None and wants_reread(page, main, self.cfg.det):
                 pages[i] = reread_blurred(photos[i], page, main, self.cfg.det, lambda p: self.read([p])[0][0])
+            elif self.device is not None and self.device.wants_reread(page, main):
+                photo = self.device.host(photos[i])
+                pages[i] = reread_blurred(photo, page, main, self.cfg.det, lambda p: self.read([p])[0][0])
+        if self.device is not None:
+            self.device.finish_batch(len(photos))
         return pages
+
+    def _accept(self, image: Any) -> Any:
+        """`as_bgr` for numpy photos; with the device read path, H×W×3 uint8 device tensors as well."""
+        if self.device is not None and not isinstance(image, np.ndarray):
+            return self.device.accept(image)
+        return as_bgr(image)
 
     def read(self, photos: list[np.ndarray]) -> tuple[list[PageResult], list[Region]]:
         """One pass of every stage over BGR photos: their pages, and the regions read (for the re-read)."""
+        if self.device is not None:
+            return self.device.read(photos)
         cfg, clock = self.cfg, StageClock(len(photos))
         regions = plan_regions(photos, self.probe_detector, cfg.roi, cfg.det, clock)
         with clock.stage("det", per_page(regions, pixels)):

@@ -228,6 +228,19 @@ class TorchEngine:
             self.info["cuda_graphs_off"] = self.graphs.disabled_reason
         return result
 
+    def run_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """The device read path's call (ocr/device): a float32 NCHW tensor already on this engine's device in,
+        the first output as float32 on the device out; nothing crosses to the host."""
+        with self._lock, torch.inference_mode():
+            t = x.to(self.device).to(self.dtype)
+            if self.channels_last and t.dim() == 4:
+                t = t.contiguous(memory_format=torch.channels_last)
+            out = self.graphs(t) if self.graphs is not None else _first(self.module(t))
+            result = out.float()
+            if self.graphs is not None:
+                result = result.clone()  # the graph's static output is overwritten by the next replay
+        return result
+
     def __repr__(self) -> str:
         return f"TorchEngine({self.role}, {self.provider})"
 

@@ -109,5 +109,13 @@ class ThreadedEngine:
         self.shapes[tuple(int(d) for d in x.shape)] += 1
         return self.inner.run(x)
 
+    def run_tensor(self, x: Any) -> Any:
+        """The device read path's call (ocr/device): a device tensor in and out, on the inference thread."""
+        return self.thread.call(self._run_tensor, x)
+
+    def _run_tensor(self, x: Any) -> Any:
+        self.shapes[tuple(int(d) for d in x.shape)] += 1
+        return self.inner.run_tensor(x)  # type: ignore[attr-defined]
+
     def __repr__(self) -> str:
         return f"ThreadedEngine({self.inner!r} on {self.thread.name})"

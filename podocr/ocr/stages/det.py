@@ -128,6 +128,12 @@ def db_boxes(prob: np.ndarray, cfg: DetConfig) -> DetBoxes:
     bitmap: np.ndarray = (prob > cfg.thresh).astype(np.uint8)
     if cfg.dilate:
         bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+    return bitmap_boxes(bitmap, prob, cfg)
+
+
+def bitmap_boxes(bitmap: np.ndarray, prob: np.ndarray, cfg: DetConfig, prob_max: float = 1.0) -> DetBoxes:
+    """DB boxes from the thresholded (and dilated) map and the map the boxes are scored on, whose full scale is
+    `prob_max` (1.0 for probabilities; 255 for the device path's 8-bit copy of them)."""
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     h, w = prob.shape
     quads: list[np.ndarray] = []
@@ -139,7 +145,7 @@ def db_boxes(prob: np.ndarray, cfg: DetConfig) -> DetBoxes:
         rw, rh = rw + 1.0, rh + 1.0  # contour runs through pixel centres; the region extends ½ px further
         if min(rw, rh) < cfg.min_box_side:
             continue
-        score = _rect_mean(prob, cv2.boxPoints(((cx, cy), (rw - 1.0, rh - 1.0), angle)))
+        score = _rect_mean(prob, cv2.boxPoints(((cx, cy), (rw - 1.0, rh - 1.0), angle))) / prob_max
         if score < cfg.box_thresh:
             continue
         d = rw * rh * cfg.unclip_ratio / (2.0 * (rw + rh))

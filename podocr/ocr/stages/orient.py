@@ -9,6 +9,9 @@ carton print that fools a 2-class classifier does not fool that. The reads of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from podocr.config import ClsConfig
@@ -20,8 +23,15 @@ from podocr.ocr.stages.rec import TextRecognizer
 UPRIGHT_VOTE = -0.5  # the vote of a region with no lines to classify: sure it is upright
 
 
+Turn = Callable[[Any, int], Any]  # rotate an image k×90° clockwise (numpy here; the device path's tensors)
+
+
 def orient_regions(
-    regions: list[Region], classifier: LineClassifier, quick: TextRecognizer, cfg: ClsConfig
+    regions: list[Region],
+    classifier: LineClassifier,
+    quick: TextRecognizer,
+    cfg: ClsConfig,
+    turn: Turn = rotate90,
 ) -> None:
     """Turn regions 180° whose lines vote 'upside down' (confirmed by reading), then, with `cls.flip_lines`,
     flip single classified lines that still look upside down."""
@@ -36,7 +46,7 @@ def orient_regions(
     for r, idx, p in zip(regions, picks, probs, strict=True):
         weight = np.array([r.crops[j].shape[1] for j in idx], np.float32)
         votes.append(float(((p - 0.5) * weight).sum() / weight.sum()) if len(idx) else UPRIGHT_VOTE)
-    flips = confirm_flips(regions, picks, votes, quick, cfg.confirm_below)
+    flips = confirm_flips(regions, picks, votes, quick, cfg.confirm_below, turn)
     for r, idx, p, flip in zip(regions, picks, probs, flips, strict=True):
         if not len(idx):
             continue
@@ -44,10 +54,10 @@ def orient_regions(
             r.flipped = True
             p = 1.0 - p
             r.quads = r.quads[:, [2, 3, 0, 1]]
-            r.crops = [rotate90(c, 2) for c in r.crops]
+            r.crops = [turn(c, 2) for c in r.crops]
         for j in idx[p > cfg.thresh] if cfg.flip_lines else ():
             r.quads[j] = r.quads[j][[2, 3, 0, 1]]
-            r.crops[j] = rotate90(r.crops[j], 2)
+            r.crops[j] = turn(r.crops[j], 2)
             r.quick_reads.pop(int(j), None)
 
 
@@ -57,6 +67,7 @@ def confirm_flips(
     votes: list[float],
     quick: TextRecognizer,
     confirm_below: float,
+    turn: Turn = rotate90,
 ) -> list[bool]:
     """Upside down or not, per region. A vote not at least `confirm_below` sure of "upright" (every flip, and
     weak keeps) is settled by reading the voting lines both ways; the reads of the way chosen are kept."""
@@ -65,7 +76,7 @@ def confirm_flips(
     if not check:
         return flips
     crops = [regions[k].crops[j] for k in check for j in picks[k]]
-    reads = quick.recognize(crops + [rotate90(c, 2) for c in crops])
+    reads = quick.recognize(crops + [turn(c, 2) for c in crops])
     n, start = len(crops), 0
     for k in check:
         m = len(picks[k])

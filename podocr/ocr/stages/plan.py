@@ -7,6 +7,8 @@ saw little text) is detected again turned 90°, and the turn whose lines are lon
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -16,6 +18,7 @@ from podocr.ocr.frames import det_step, region_image
 from podocr.ocr.geometry import apply_affine, quad_size, rotate90, rotate90_affine, runs_vertically
 from podocr.ocr.region import Region
 from podocr.ocr.stages.det import DetBoxes, TextDetector
+from podocr.ocr.stages.orient import Turn
 from podocr.ocr.stages.roi import plan_reads, whole_photo_plan
 
 LINE_ELONGATION = 2.0  # a probe box at least this many times longer than tall is a text line, not a glyph
@@ -64,17 +67,18 @@ def probe_image(photo: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(view, size, interpolation=cv2.INTER_AREA)
 
 
-def probe(detector: TextDetector, probes: list[np.ndarray]) -> list[DetBoxes]:
-    """Probe boxes per photo. A probe that may show a sideways label is detected again turned 90°, and the
-    turn whose lines are longer wins (boxes mapped back to the probe's frame, so the label reads as sideways)."""
+def probe(detector: TextDetector, probes: list[Any], turn: Turn = rotate90) -> list[DetBoxes]:
+    """Probe boxes per photo. A probe that may show a sideways label is detected again turned 90° (`turn`: the
+    device path passes its own), and the turn whose lines are longer wins (boxes mapped back to the probe's
+    frame, so the label reads as sideways)."""
     found = detector.detect(probes)
-    again = [i for i, b in enumerate(found) if wants_second_look(b, max(probes[i].shape[:2]))]
+    again = [i for i, b in enumerate(found) if wants_second_look(b, max(int(s) for s in probes[i].shape[:2]))]
     if not again:
         return found
-    turned = detector.detect([rotate90(probes[i], 3) for i in again])
+    turned = detector.detect([turn(probes[i], 3) for i in again])
     for i, boxes in zip(again, turned, strict=True):
         if line_text(boxes)[0] > line_text(found[i])[0]:
-            h, w = probes[i].shape[:2]
+            h, w = (int(s) for s in probes[i].shape[:2])
             found[i] = DetBoxes(apply_affine(boxes.quads, rotate90_affine(3, w, h)), boxes.scores)
     return found
 

@@ -25,11 +25,15 @@ CONFIDENT = 0.8  # a line read at least this sure counts as read when judging a 
 def wants_reread(page: PageResult, main: Region, det: DetConfig) -> bool:
     """A label crop (not a whole photo: its line height is unknown) that read at most `det.deblur_max_lines`
     confident lines and whose detection input is blurrier than `det.deblur_below`."""
+    return may_reread(page, main, det) and sharpness(main.image) < det.deblur_below
+
+
+def may_reread(page: PageResult, main: Region, det: DetConfig) -> bool:
+    """`wants_reread` without the sharpness measure: the cheap half, so a caller holding the label crop elsewhere
+    (the device read path) fetches it only when it matters."""
     if det.deblur_max_lines <= 0 or det.deblur_below <= 0 or not main.plan.from_roi:
         return False
-    if sum(line.confidence >= CONFIDENT for line in page.lines) > det.deblur_max_lines:
-        return False
-    return sharpness(main.image) < det.deblur_below
+    return sum(line.confidence >= CONFIDENT for line in page.lines) <= det.deblur_max_lines
 
 
 def reread_blurred(

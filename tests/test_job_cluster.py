@@ -93,3 +93,22 @@ def test_the_workers_dask_profiler_follows_the_config(profiler: bool) -> None:
         handle.close()
     if not profiler:
         assert PodocrConfig().job.worker_profiler is False
+
+
+def test_joining_a_cluster_whose_workers_run_the_profiler_on_an_affected_python_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import sys
+
+    from distributed import LocalCluster
+
+    from podocr.config import PodocrConfig
+    from podocr.job.cluster import PROFILER_DEADLOCK_FIXED_IN
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        cfg = PodocrConfig.load(environ={}, overrides={"job.scheduler": lc.scheduler_address})
+        with caplog.at_level("WARNING", logger="podocr.job.cluster"):
+            handle = start_cluster(cfg, 1)
+            handle.close()
+    affected = (3, 11) <= sys.version_info[:3] < PROFILER_DEADLOCK_FIXED_IN
+    assert ("gh-106883" in caplog.text) == affected

@@ -114,6 +114,10 @@ def dashboard_kwargs(address: str) -> dict[str, Any]:
     }
 
 
+PROFILER_DEADLOCK_FIXED_IN = (3, 11, 9)
+"""The CPython 3.11 release that fixed gh-106883 (`sys._current_frames` deadlocking against thread start/exit)."""
+
+
 @contextmanager
 def worker_settings(cfg: PodocrConfig) -> Iterator[None]:
     """Dask settings that the workers of a cluster started inside this block take with them (each nanny hands
@@ -128,11 +132,8 @@ def _profiler_deadlock_risk(dask_worker: Any) -> bool:
     """On a worker: the Dask profiler is on and this CPython has gh-106883 (3.11 before 3.11.9)."""
     import dask
 
-    return bool(dask.config.get("distributed.worker.profile.enabled")) and (3, 11) <= sys.version_info[:3] < (
-        3,
-        11,
-        9,
-    )
+    affected = (3, 11) <= sys.version_info[:3] < PROFILER_DEADLOCK_FIXED_IN
+    return affected and bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
 def start_cluster(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:

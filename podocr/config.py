@@ -183,9 +183,9 @@ class JobConfig:
     ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile
     dashboard_address: str = ":8787"  # LocalCluster dashboard; "" = none
     # Dask's statistical profiler on the workers of clusters the job starts (the dashboard's Profile page). Off:
-    # it samples every thread's stack every 10 ms with sys._current_frames, which on CPython 3.11 before 3.11.9
-    # can deadlock a whole worker against a thread that starts or ends (gh-106883; the job starts threads per
-    # photo). The frozen worker stops heartbeating and is only restarted by the scheduler minutes later.
+    # it samples every thread's stack every 10 ms with sys._current_frames, which on CPython 3.11 can deadlock a
+    # whole worker against a thread that starts or ends (gh-106883, dask/distributed#8616; the job starts threads
+    # per photo). The frozen worker stops heartbeating and is only restarted by the scheduler minutes later.
     worker_profiler: bool = False
     # Deadlines (docs/reliability.md). A photo's fetch, decode and OCR each get this long before the photo
     # becomes a `timeout` error row and the stuck call is abandoned; 0 = no limit. Far above any real photo

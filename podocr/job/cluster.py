@@ -114,8 +114,9 @@ def dashboard_kwargs(address: str) -> dict[str, Any]:
     }
 
 
-PROFILER_DEADLOCK_FIXED_IN = (3, 11, 9)
-"""The CPython 3.11 release that fixed gh-106883 (`sys._current_frames` deadlocking against thread start/exit)."""
+PROFILER_DEADLOCK_PYTHONS = ((3, 11), (3, 12))
+"""[first, last) CPython versions with gh-106883 (`sys._current_frames` deadlocking against a thread starting or
+ending): 3.11 has no fix; from 3.12 the GC runs only between bytecodes, where it cannot happen."""
 
 
 @contextmanager
@@ -129,10 +130,11 @@ def worker_settings(cfg: PodocrConfig) -> Iterator[None]:
 
 
 def _profiler_deadlock_risk(dask_worker: Any) -> bool:
-    """On a worker: the Dask profiler is on and this CPython has gh-106883 (3.11 before 3.11.9)."""
+    """On a worker: the Dask profiler is on and this CPython has gh-106883 (3.11)."""
     import dask
 
-    affected = (3, 11) <= sys.version_info[:3] < PROFILER_DEADLOCK_FIXED_IN
+    first, last = PROFILER_DEADLOCK_PYTHONS
+    affected = first <= sys.version_info[:2] < last
     return affected and bool(dask.config.get("distributed.worker.profile.enabled"))
 
 

@@ -398,7 +398,7 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
     got_hn = _house_number(normalize_street(address.street))
     if exp_hn and got_hn:
         judge("house_number", 1.0 if exp_hn == got_hn else 0.0, "street")
-        if out["house_number"] == "differs" and _misread(_printed_house_number(address, got_hn)):
+        if out["house_number"] == "differs" and _printed_with_a_letter(address, got_hn):
             out["house_number"] = "unsure"  # `6S` for 68: a letter in the number is a misread, not evidence
     if expected.street and address.street:
         exp_name = _street_name(normalize_street(expected.street))
@@ -416,9 +416,12 @@ def field_agreement(address: Address | None, expected: Expected, scores: dict[st
         out["zip"] = (
             "unsure"  # the label prints the manifest's ZIP on another row: a misread, not a contradiction
         )
-    slip = not address.zip_exact and _one_digit_misread(address.zip, exp_zip)
-    block_agrees = all(out.get(k) == "agrees" for k in ("house_number", "street", "city"))
-    if out.get("zip") == "differs" and slip and block_agrees:
+    if (
+        out.get("zip") == "differs"
+        and not address.zip_exact
+        and all(out.get(k) == "agrees" for k in ("house_number", "street", "city"))
+        and _one_digit_misread(address.zip, exp_zip)
+    ):
         out["zip"] = "unsure"  # 33431 for 33481 under the manifest's street and city: an OCR slip
     return out
 
@@ -438,20 +441,15 @@ def _one_digit_misread(got: str | None, want: str) -> bool:
     return len(got5) == len(want) == 5 and len(diffs) == 1 and frozenset(diffs[0]) in DIGIT_CONFUSIONS
 
 
-def _printed_house_number(address: Address, number: str) -> str:
-    """The house number `number` as the block's row printed it, before digit repair (`6S` for 65)."""
+def _printed_with_a_letter(address: Address, number: str) -> bool:
+    """The block's row printed house number `number` with a letter in it before digit repair (`6S` for 65,
+    `O128`): OCR misread it somewhere, so its digits may confirm the manifest's but not contradict them. A glued
+    ordinal street (`84407TH`) is not a letter in the number; a read of other digits (`63` for 68) contradicts."""
     for row in address.lines:
         tokens = clean(row).split()
         if tokens and _house_number(normalize_street(row)) == number:
-            return tokens[0][: len(number)]  # `84407TH`: a house number glued to an ordinal street
-    return number
-
-
-def _misread(token: str) -> bool:
-    """A house number printed with a letter in it (`6S`, `O128`) was misread by OCR somewhere: its digits cannot
-    be trusted to contradict the manifest's, though the repaired read may still confirm it. A read of other
-    digits (`63` for `68`) still contradicts."""
-    return any(c.isalpha() for c in token)
+            return any(c.isalpha() for c in tokens[0][: len(number)])
+    return False
 
 
 def _street_name(street: str) -> str:

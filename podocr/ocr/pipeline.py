@@ -100,10 +100,9 @@ class OcrPipeline:
             main = first_region(regions, i)
             if main is None:
                 continue
-            if self.device is None and wants_reread(page, main, self.cfg.det):
-                pages[i] = reread_blurred(photos[i], page, main, self.cfg.det, lambda p: self.read([p])[0][0])
-            elif self.device is not None and self.device.wants_reread(page, main):
-                photo = self.device.host(photos[i])
+            device = self.device
+            if device.wants_reread(page, main) if device else wants_reread(page, main, self.cfg.det):
+                photo = device.host(photos[i]) if device else photos[i]
                 pages[i] = reread_blurred(photo, page, main, self.cfg.det, lambda p: self.read([p])[0][0])
         if self.device is not None:
             self.device.finish_batch(len(photos))

@@ -178,6 +178,10 @@ class JobConfig:
     scheduler: str = ""  # tcp://host:port of an existing cluster; "" = LocalCluster
     n_workers: int = 0  # 0 = sized to the machine
     threads_per_worker: int = 1
+    # n_workers = 0 on a local cluster: one worker process per this many cores, its cores read photos as batch
+    # threads. Threads of one process share one copy of the models and a partition's photos (no partition tail
+    # per worker); more processes only add copies (docs/performance.md, "Sizing").
+    cores_per_worker: int = 2
     cuda: bool = False
     retries: int = 2  # Dask task retries per partition (Dask's default is 0)
     ocr_batch_size: int = 16  # photos per OCR call inside a partition; the next ones are fetched meanwhile

@@ -15,22 +15,43 @@ def test_auto_sizing_keeps_every_core_busy(rows, cores):
     s = size_job(PodocrConfig(), rows, cores)
     assert MIN_PARTITION <= s.partition_size <= MAX_PARTITION
     assert s.n_partitions == len(partition_bounds(rows, s.partition_size))
-    assert s.n_workers == min(cores, s.n_partitions)
+    per_worker = PodocrConfig().job.cores_per_worker
+    assert s.n_workers == min(max(1, cores // per_worker), s.n_partitions)
     assert s.n_workers * s.batch_threads * s.intra_op_threads <= cores
-    # cores left over by too few partitions go to batch threads, never to idle
-    assert s.n_workers * s.batch_threads == min(cores, s.n_workers * (cores // s.n_workers))
+    # a worker's cores, and cores left over by too few partitions, go to batch threads, never to idle
+    assert s.n_workers * s.batch_threads == s.n_workers * (cores // s.n_workers)
+    assert s.n_workers * s.batch_threads > cores - s.n_workers
     if rows >= cores * PARTS_PER_WORKER * MIN_PARTITION:  # enough photos: balance over several partitions
         assert s.n_partitions >= min(PARTS_PER_WORKER * cores, rows // MAX_PARTITION)
 
 
 def test_days_from_the_issue_on_two_cores():
+    # one worker process reads on both cores: two batch threads, one ORT thread each
     small = size_job(PodocrConfig(), 100, 2)
-    assert (small.n_workers, small.batch_threads, small.intra_op_threads) == (2, 1, 1)
-    assert small.n_partitions >= 2 * PARTS_PER_WORKER - 1
+    assert (small.n_workers, small.batch_threads, small.intra_op_threads) == (1, 2, 1)
+    assert small.n_partitions >= PARTS_PER_WORKER
     tiny = size_job(PodocrConfig(), 5, 2)
     assert (tiny.n_partitions, tiny.n_workers, tiny.batch_threads) == (1, 1, 2)
     big = size_job(PodocrConfig(), 1_000_000, 2)
-    assert big.partition_size == MAX_PARTITION and big.n_workers == 2
+    assert big.partition_size == MAX_PARTITION and big.n_workers == 1 and big.batch_threads == 2
+    # a bigger host: a worker per two cores; one worker per core where the user asks for it
+    wide = size_job(PodocrConfig(), 10_000, 16)
+    assert (wide.n_workers, wide.batch_threads, wide.intra_op_threads) == (8, 2, 1)
+    per_core = size_job(PodocrConfig().replace(job__cores_per_worker=1), 100, 2)
+    assert (per_core.n_workers, per_core.batch_threads) == (2, 1)
+
+
+def test_the_sized_worker_count_is_what_the_local_cluster_starts():
+    from podocr.job.cluster import plan_local
+
+    cfg = size_job(PodocrConfig(), 1000, 4).apply(PodocrConfig())
+    assert cfg.job.n_workers == 2
+    workers, intra = plan_local(
+        4, cfg.job.n_workers, cfg.job.threads_per_worker, cfg.engine.intra_op_threads, 16
+    )
+    assert (workers, intra) == (2, 1)
+    external = PodocrConfig().replace(job__scheduler="tcp://127.0.0.1:8786")
+    assert size_job(external, 1000, 4).apply(external).job.n_workers == 0  # sized by that cluster
 
 
 def test_explicit_settings_win():

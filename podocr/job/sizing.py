@@ -5,10 +5,13 @@ big day ends with one worker finishing the last partition alone. So the partitio
 enough partitions per worker that the last ones are short (`PARTS_PER_WORKER`), within bounds that keep a
 partition's fixed cost small (`MIN_PARTITION`) and its memory bounded (`MAX_PARTITION`).
 
-Inside a worker, cores go to batch threads with single-threaded model calls rather than to ONNX Runtime's
-intra-op threads: the label crops and text lines are small tensors that split poorly across threads, while k
-photos read at once on k threads keep k cores busy (ocr/pipeline.py). That matters when partitions are fewer
-than the workers that the cores allow: the workers that do start take the spare cores as batch threads.
+A local cluster starts one worker process per `job.cores_per_worker` cores, not one per core: photos read on
+the threads of one process share one copy of the models and one partition, so a partition has no tail where one
+core waits for the other, and the host runs fewer copies of the models and of Python. Inside a worker, cores go
+to batch threads with single-threaded model calls rather than to ONNX Runtime's intra-op threads: the label
+crops and text lines are small tensors that split poorly across threads, while k photos read at once on k
+threads keep k cores busy (ocr/pipeline.py). Workers that start when partitions are fewer than the cores allow
+take the spare cores as batch threads too.
 
 Only what the user left at "auto" (0) is sized; an explicit partition size, worker count, thread count or
 batch-thread count wins. The choice is recorded in the run's summary with the reason.
@@ -44,6 +47,8 @@ class Sizing:
         """A copy of `cfg` with the sized values set (the caller's explicit ones were kept when sizing)."""
         out = PodocrConfig.from_dict(cfg.to_dict())
         out.job.partition_size = self.partition_size
+        if self.n_workers > 0:  # a local cluster: start the workers sized here (job/cluster.py plan_local)
+            out.job.n_workers = self.n_workers
         out.engine.batch_threads = self.batch_threads
         out.engine.intra_op_threads = self.intra_op_threads
         return out
@@ -56,7 +61,8 @@ def size_job(cfg: PodocrConfig, rows: int, cores: int) -> Sizing:
     """Partition size, workers and threads for `rows` photos on `cores` local cores (auto fields only)."""
     job, engine = cfg.job, cfg.engine
     threads = max(1, job.threads_per_worker)
-    slots = max(1, job.n_workers or cores // threads)  # workers the cores allow
+    per_worker = max(threads, job.cores_per_worker)
+    slots = max(1, job.n_workers or cores // per_worker)  # workers the cores allow
     why: list[str] = []
     if job.partition_size > 0:
         size = job.partition_size
@@ -78,7 +84,9 @@ def size_job(cfg: PodocrConfig, rows: int, cores: int) -> Sizing:
         why.append("batch threads as configured")
     else:
         batch = spare
-        if batch > 1:
+        if batch > 1 and workers < slots:
             why.append(f"{parts} partition(s) for {slots} worker slot(s): spare cores become batch threads")
+        elif batch > 1:
+            why.append(f"{workers} worker(s) for {cores} core(s): each worker's cores become batch threads")
     intra = engine.intra_op_threads if engine.intra_op_threads > 0 else max(1, spare // batch)
     return Sizing(size, parts, workers, batch, intra, "; ".join(why))

@@ -41,11 +41,15 @@ def batch(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_every_photo_gets_exactly_one_row_and_bad_photos_get_codes(day: Path, tmp_path: Path) -> None:
+# one thread reads batches of job.ocr_batch_size; batch threads read each photo on one of them (job/photos.py)
+@pytest.mark.parametrize("batch_threads", [1, 2], ids=["batches", "batch-threads"])
+def test_every_photo_gets_exactly_one_row_and_bad_photos_get_codes(
+    day: Path, tmp_path: Path, batch_threads: int
+) -> None:
     expected_errors = add_bad_photos(day)
     manifest = read_manifest_rows(day)
     out = tmp_path / "out"
-    cfg = job_config(str(day), str(out), job__scheduler="synchronous")
+    cfg = job_config(str(day), str(out), job__scheduler="synchronous", engine__batch_threads=batch_threads)
     success = run_batch(cfg, DATE, echo=lambda _: None)
 
     _, table = read_day(fsspec.filesystem("file"), str(out))
@@ -192,3 +196,24 @@ def test_backfill_runs_each_day_in_order_and_stops_at_the_first_failure(day: Pat
     assert code == ExitCode.INVALID_INPUT and "not both" in output
     code, output = batch("--start", "2026-11-25", "--end", "2026-11-24", *common)
     assert code == ExitCode.INVALID_INPUT and "before --start" in output
+
+
+@pytest.mark.parametrize("batch_threads", [1, 2], ids=["batches", "batch-threads"])
+def test_a_failure_of_the_chain_itself_fails_the_partition(
+    day: Path, tmp_path: Path, batch_threads: int
+) -> None:
+    """A reader that breaks (not one photo: `run_safe` hands those back as rows) stops the partition with the
+    error, on both paths, instead of leaving rows unwritten or threads waiting."""
+    from podocr.io.storage import ImageStore
+    from podocr.job.photos import PhotoChain
+    from podocr.job.rows import RowMaker
+
+    class BrokenReader:
+        def run_safe(self, images: list) -> list:
+            raise RuntimeError("reader broke")
+
+    rows = read_manifest_rows(day)
+    cfg = job_config(str(day), str(tmp_path / "out"), engine__batch_threads=batch_threads)
+    chain = PhotoChain(cfg, ImageStore(cfg.io, str(day)), rows, RowMaker(rows, {}), BrokenReader())
+    with pytest.raises(RuntimeError, match="reader broke"):
+        chain.table()

@@ -82,3 +82,26 @@ def test_staged_parts_ignores_temp_files_and_markers(tmp_path: Path) -> None:
 def test_rows_to_table_rejects_unknown_types() -> None:
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):
         sink.rows_to_table([row(0, width="wide")])
+
+
+def test_count_values_adds_up_over_parts_and_batches(tmp_path: Path) -> None:
+    fs = fsspec.filesystem("file")
+    statuses = ["ok", "ok", "error", "no_text", "ok", "error", "ok"]
+    paths = []
+    for part in range(3):  # three parts, each with its own mix; Arrow reads them as separate batches
+        rows = [
+            row(10 * part + i, s, verification=None if s == "error" else "match")
+            for i, s in enumerate(statuses)
+        ]
+        path = f"{tmp_path}/part-{part:05d}.parquet"
+        sink.write_parquet_atomic(fs, sink.rows_to_table(rows[part:]), path)
+        paths.append(path)
+    expected: dict[str, int] = {}
+    for part in range(3):
+        for s in statuses[part:]:
+            expected[s] = expected.get(s, 0) + 1
+    counts = sink.count_values(fs, paths, ["status", "verification"])
+    assert counts["status"] == expected
+    assert counts["verification"] == {
+        "match": sum(v for k, v in expected.items() if k != "error")
+    }  # nulls left out

@@ -217,12 +217,18 @@ def part_rows(fs: Any, path: str) -> int:
 
 
 def count_values(fs: Any, paths: Iterable[str], columns: Iterable[str]) -> dict[str, dict[str, int]]:
-    """{column: {value: count}} over the given parts — what `_SUCCESS` reports, read from the data itself."""
+    """{column: {value: count}} over the given parts — what `_SUCCESS` reports, read from the data itself.
+
+    Counted batch by batch, so the driver holds one record batch, not the day's columns: at a million rows the
+    whole table would be most of what the driver holds while it publishes."""
     cols = list(columns)
     dataset = pads.dataset(list(paths), format="parquet", filesystem=PyFileSystem(FSSpecHandler(fs)))
-    table = dataset.to_table(columns=cols)
-    out: dict[str, dict[str, int]] = {}
-    for name in cols:
-        counts = table.column(name).value_counts().to_pylist()
-        out[name] = {str(c["values"]): int(c["counts"]) for c in counts if c["values"] is not None}
+    out: dict[str, dict[str, int]] = {name: {} for name in cols}
+    for batch in dataset.to_batches(columns=cols):
+        for name in cols:
+            seen = out[name]
+            for c in batch.column(name).value_counts().to_pylist():
+                if c["values"] is not None:
+                    key = str(c["values"])
+                    seen[key] = seen.get(key, 0) + int(c["counts"])
     return out

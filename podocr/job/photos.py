@@ -2,7 +2,7 @@
 
 Each step is a generator of `Photo`s, so the order of work reads top to bottom in `PhotoChain.table`. Fetching
 runs on fetch_many's threads and decoding on a producer thread, while the calling thread OCRs batches of
-`job.ocr_batch_size`, so I/O and inference overlap. A photo that fails at any step leaves the chain as an error
+`job.ocr_batch_size` (or, with batch threads, each photo on one of them), so I/O and inference overlap. A photo that fails at any step leaves the chain as an error
 row with a code, never as a crashed partition; each step of each photo has `job.photo_timeout_s` before the photo
 becomes a `timeout` row and the stuck call is abandoned (counted in `stuck_threads` so the driver can restart
 the worker). What does fail the partition (too many stuck reads, a bug that loses a row) is raised.
@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,9 +57,13 @@ class PhotoChain:
         self.abandoned: list[threading.Thread] = []
 
     def table(self) -> pa.Table:
-        photos = self.decoded(self.fetched())
-        for batch in self.batches(prefetched(photos, depth=max(1, self.cfg.job.ocr_batch_size))):
-            self.read(batch)
+        photos = prefetched(self.decoded(self.fetched()), depth=max(1, self.cfg.job.ocr_batch_size))
+        threads = self.cfg.engine.batch_threads
+        if threads > 1:
+            self.read_concurrently(self.batches(photos, size=1), threads)
+        else:
+            for batch in self.batches(photos):
+                self.read(batch)
         missing = [i for i, row in enumerate(self.out) if row is None]
         if missing:  # a bug in the chain, not in a photo: fail loudly so nothing is silently dropped
             raise RuntimeError(f"{len(missing)} rows produced no output (first {missing[:5]})")
@@ -115,9 +120,10 @@ class PhotoChain:
                 return lambda d: decode_one(d, self.cfg.io, reader.device)
         return lambda d: decode_image(d, self.cfg.io)
 
-    def batches(self, photos: Iterable[Photo]) -> Iterator[list[Photo]]:
-        """Decoded photos in batches of `job.ocr_batch_size`; photos that already failed become rows here."""
-        size = max(1, self.cfg.job.ocr_batch_size)
+    def batches(self, photos: Iterable[Photo], size: int = 0) -> Iterator[list[Photo]]:
+        """Decoded photos in batches of `size` (default `job.ocr_batch_size`); photos that already failed become
+        rows here."""
+        size = max(1, size or self.cfg.job.ocr_batch_size)
         batch: list[Photo] = []
         for photo in photos:
             if photo.error is not None:
@@ -156,6 +162,29 @@ class PhotoChain:
                     self.out[i] = self.maker.read(i, photo.image, page, extraction, timings)
                 except Exception as exc:
                     self.out[i] = self.maker.error(i, ErrorCode.INTERNAL, describe(exc), timings)
+
+    def read_concurrently(self, batches: Iterable[list[Photo]], threads: int) -> None:
+        """`read` each batch on one of `threads` threads, a few batches ahead at most.
+
+        With batch threads (`engine.batch_threads` > 1, the CPU default) each photo is its own batch and goes
+        through OCR, barcode scan and extraction on one thread while the others read other photos: no thread
+        waits at the end of a batch for the slowest photo, and the scan and extraction, which would otherwise run
+        on one thread after each batch, are spread over all of them. A failure of the chain itself (not of a
+        photo: those are rows) stops the partition, which is then retried."""
+        with ThreadPoolExecutor(threads, thread_name_prefix="podocr-read") as pool:
+            pending: set[Future[None]] = set()
+            try:
+                for batch in batches:
+                    if len(pending) >= 2 * threads:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    pending.add(pool.submit(self.read, batch))
+                for future in pending:
+                    future.result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
     # ---- time limits ------------------------------------------------------------------------------------------
     def _read_one(self, image: Any) -> Any:

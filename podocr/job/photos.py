@@ -2,10 +2,11 @@
 
 Each step is a generator of `Photo`s, so the order of work reads top to bottom in `PhotoChain.table`. Fetching
 runs on fetch_many's threads and decoding on a producer thread, while the calling thread OCRs batches of
-`job.ocr_batch_size` (or, with batch threads, each photo on one of them), so I/O and inference overlap. A photo that fails at any step leaves the chain as an error
-row with a code, never as a crashed partition; each step of each photo has `job.photo_timeout_s` before the photo
-becomes a `timeout` row and the stuck call is abandoned (counted in `stuck_threads` so the driver can restart
-the worker). What does fail the partition (too many stuck reads, a bug that loses a row) is raised.
+`job.ocr_batch_size` (with batch threads: each photo on one of them), so I/O and inference overlap. A photo that
+fails at any step leaves the chain as an error row with a code, never as a crashed partition; each step of each
+photo has `job.photo_timeout_s` before the photo becomes a `timeout` row and the stuck call is abandoned
+(counted in `stuck_threads` so the driver can restart the worker). What does fail the partition (too many
+stuck reads, a bug that loses a row) is raised.
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ class PhotoChain:
         self.abandoned: list[threading.Thread] = []
 
     def table(self) -> pa.Table:
-        photos = prefetched(self.decoded(self.fetched()), depth=max(1, self.cfg.job.ocr_batch_size))
         threads = self.cfg.engine.batch_threads
-        if threads > 1:
+        if threads > 1:  # each photo is read on one of the threads: a few decoded ahead keep them all busy
+            photos = prefetched(self.decoded(self.fetched()), depth=threads)
             self.read_concurrently(self.batches(photos, size=1), threads)
-        else:
+        else:  # a batch at a time: the next batch is decoded while this one is read
+            photos = prefetched(self.decoded(self.fetched()), depth=max(1, self.cfg.job.ocr_batch_size))
             for batch in self.batches(photos):
                 self.read(batch)
         missing = [i for i, row in enumerate(self.out) if row is None]
@@ -164,7 +166,7 @@ class PhotoChain:
                     self.out[i] = self.maker.error(i, ErrorCode.INTERNAL, describe(exc), timings)
 
     def read_concurrently(self, batches: Iterable[list[Photo]], threads: int) -> None:
-        """`read` each batch on one of `threads` threads, a few batches ahead at most.
+        """`read` each batch on one of `threads` threads, one batch waiting at most (photo-sized memory).
 
         With batch threads (`engine.batch_threads` > 1, the CPU default) each photo is its own batch and goes
         through OCR, barcode scan and extraction on one thread while the others read other photos: no thread
@@ -175,7 +177,7 @@ class PhotoChain:
             pending: set[Future[None]] = set()
             try:
                 for batch in batches:
-                    if len(pending) >= 2 * threads:
+                    if len(pending) >= threads + 1:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in done:
                             future.result()

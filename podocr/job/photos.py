@@ -59,11 +59,13 @@ class PhotoChain:
 
     def table(self) -> pa.Table:
         threads = self.cfg.engine.batch_threads
-        if threads > 1:  # each photo is read on one of the threads: a few decoded ahead keep them all busy
-            photos = prefetched(self.decoded(self.fetched()), depth=threads)
+        # with batch threads each photo is read on one of them, and a few decoded ahead keep them all busy;
+        # without, the next batch is decoded while this one is read
+        ahead = threads if threads > 1 else self.cfg.job.ocr_batch_size
+        photos = prefetched(self.decoded(self.fetched()), depth=max(1, ahead))
+        if threads > 1:
             self.read_concurrently(self.batches(photos, size=1), threads)
-        else:  # a batch at a time: the next batch is decoded while this one is read
-            photos = prefetched(self.decoded(self.fetched()), depth=max(1, self.cfg.job.ocr_batch_size))
+        else:
             for batch in self.batches(photos):
                 self.read(batch)
         missing = [i for i, row in enumerate(self.out) if row is None]

@@ -33,7 +33,7 @@ class ModelsConfig:
 
 @dataclass
 class EngineConfig:
-    backend: str = "onnxruntime"  # onnxruntime | torch
+    backend: str = "auto"  # auto (openvino on a CPU with native bf16, else onnxruntime) | onnxruntime | torch
     provider: str = "cpu"  # cpu | cuda | tensorrt
     allow_fallback: bool = False  # asking for a GPU that is not there is an error unless this is set
     device_id: int = 0
@@ -41,6 +41,7 @@ class EngineConfig:
     inter_op_threads: int = 1
     batch_threads: int = 0  # photos read at once on this many threads; 0 = sized by the job (1 elsewhere)
     cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
+    bf16: str = "auto"  # openvino backend: auto (bf16 where the CPU has it natively) | on | off (fp32)
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)

@@ -1,8 +1,9 @@
-"""Engine layer: provider selection and its errors, backend table, threads, model checksum failures."""
+"""Engine layer: provider selection and its errors, backend table and `auto`, threads, model checksum failures."""
 
 from __future__ import annotations
 
 import shutil
+import threading
 
 import numpy as np
 import onnxruntime as ort
@@ -20,8 +21,24 @@ from podocr.ocr.runtime.engine import (
     create_engine,
     ort_providers,
     relative_error,
+    resolve_backend,
     resolve_threads,
 )
+from podocr.ocr.runtime.engine_openvino import native_bf16
+from podocr.ocr.runtime.fp16 import calibration_batches
+
+BF16 = native_bf16()
+# every CPU engine variant: (backend, engine.bf16, the provider it reports)
+CPU_VARIANTS = [
+    ("onnxruntime", "auto", "CPUExecutionProvider"),
+    ("openvino", "off", "openvino-cpu/f32"),
+    pytest.param(
+        "openvino",
+        "on",
+        "openvino-cpu/bf16",
+        marks=pytest.mark.skipif(not BF16, reason="this CPU has no native bf16"),
+    ),
+]
 
 SETS = ["v4", "v5", "v6-tiny", "v6-small"]
 CPU_ONLY = ["CPUExecutionProvider"]
@@ -32,13 +49,14 @@ def tiny_det() -> str:
     return str(resolve(ModelsConfig(set="v6-tiny")).det)
 
 
+@pytest.mark.parametrize(("backend", "bf16", "provider"), CPU_VARIANTS)
 @pytest.mark.parametrize("set_name", SETS)
-def test_cpu_engines_run_every_model_and_report_the_provider_used(set_name):
+def test_cpu_engines_run_every_model_and_report_the_provider_used(set_name, backend, bf16, provider):
     models = resolve(ModelsConfig(set=set_name))
-    cfg = EngineConfig()
+    cfg = EngineConfig(backend=backend, bf16=bf16)
     det = create_engine(models.det, cfg, "det", EngineOptions(intra_op_threads=1))
     rec = create_engine(models.rec, cfg, "rec", EngineOptions(intra_op_threads=1))
-    assert isinstance(det, Engine) and det.provider == "CPUExecutionProvider" and det.input_name == "x"
+    assert isinstance(det, Engine) and det.provider == provider and det.input_name == "x"
     prob = det.run(np.zeros((2, 3, 64, 96), np.float32))
     assert prob.shape == (2, 1, 64, 96)
     out = rec.run(np.zeros((3, 3, models.rec_height, 160), np.float32))
@@ -81,7 +99,7 @@ def test_provider_lists_for_gpu_hosts_carry_our_settings():
 
 
 def test_backend_table_names_backends_and_rejects_unknown(tiny_det):
-    assert set(BACKENDS) >= {"onnxruntime", "torch"}
+    assert set(BACKENDS) >= {"onnxruntime", "torch", "openvino"}
     with pytest.raises(EngineError, match=r"unknown engine\.backend 'tflite'"):
         create_engine(tiny_det, EngineConfig(backend="tflite"), "det")
 
@@ -120,3 +138,72 @@ def test_pipeline_refuses_a_corrupt_model_naming_the_file(tmp_path):
     cfg = PodocrConfig().replace(models__set="v6-tiny", models__store=str(tmp_path))
     with pytest.raises(ModelError, match=r"v6-tiny-det.*checksum mismatch"):
         OcrPipeline.from_config(cfg)
+
+
+@pytest.mark.parametrize("bf16", ["off", pytest.param("on", marks=CPU_VARIANTS[2].marks)])
+def test_openvino_reads_like_onnx_runtime(bf16):
+    """Same file, same label-like inputs (a parcel photo, text-line crops), two shapes per model: OpenVINO's
+    detector maps threshold to the same text pixels as ONNX Runtime's and its recogniser picks the same
+    character at each confident step; in fp32 the outputs are equal to float precision."""
+    models = resolve(ModelsConfig(set="v6-small"))
+    det_x = calibration_batches("det", models.det_norm)[0]
+    rec_x = calibration_batches("rec", rec_height=models.rec_height)[0]
+    for role, path, inputs in [
+        ("det", models.det, [det_x, det_x[:1, :, :320, :448]]),
+        ("rec", models.rec, [rec_x, rec_x[:2, :, :, :160]]),
+    ]:
+        ort_engine = create_engine(path, EngineConfig(backend="onnxruntime"), role, EngineOptions(1))
+        ov_engine = create_engine(path, EngineConfig(backend="openvino", bf16=bf16), role, EngineOptions(1))
+        for x in inputs:
+            x = np.ascontiguousarray(x)
+            ref, out = ort_engine.run(x), ov_engine.run(x)
+            assert out.shape == ref.shape and out.dtype == np.float32
+            if bf16 == "off":
+                assert relative_error(out, ref) < 1e-3, (role, x.shape)
+            elif role == "det":
+                assert np.mean((out > 0.3) == (ref > 0.3)) > 0.995, x.shape
+            else:
+                sure = ref.max(axis=-1) > 0.5
+                assert np.mean(out.argmax(-1)[sure] == ref.argmax(-1)[sure]) > 0.98, x.shape
+
+
+def test_openvino_engine_serves_threads_at_once_each_with_its_own_request():
+    """Two batch threads call one engine concurrently: each answer is its own input's, as when called alone."""
+    path = resolve(ModelsConfig(set="v6-tiny")).rec
+    engine = create_engine(
+        path, EngineConfig(backend="openvino", bf16="off", batch_threads=2), "rec", EngineOptions(1)
+    )
+    rng = np.random.default_rng(1)
+    xs = [rng.uniform(-1, 1, (2, 3, 48, 80 * (k + 1))).astype(np.float32) for k in range(4)]
+    alone = [engine.run(x) for x in xs]
+    got: dict[int, list[np.ndarray]] = {0: [], 1: []}
+
+    def work(t: int) -> None:
+        for _ in range(3):
+            got[t].extend(engine.run(x) for x in xs)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for t in (0, 1):
+        for k, out in enumerate(got[t]):
+            np.testing.assert_array_equal(out, alone[k % len(xs)])
+
+
+def test_auto_backend_is_openvino_exactly_on_a_cpu_with_native_bf16():
+    assert resolve_backend(EngineConfig()) == ("openvino" if BF16 else "onnxruntime")
+    assert resolve_backend(EngineConfig(bf16="off")) == "onnxruntime"  # fp32 OpenVINO is no faster than ORT
+    assert resolve_backend(EngineConfig(provider="cuda")) == "onnxruntime"
+    assert resolve_backend(EngineConfig(backend="torch")) == "torch"  # an explicit backend wins
+
+
+def test_openvino_errors_name_the_fix(tiny_det):
+    with pytest.raises(EngineError, match="CPU only"):
+        create_engine(tiny_det, EngineConfig(backend="openvino", provider="cuda"), "det")
+    with pytest.raises(EngineError, match=r"engine\.bf16 = 'fast'"):
+        create_engine(tiny_det, EngineConfig(backend="openvino", bf16="fast"), "det")
+    if not BF16:
+        with pytest.raises(EngineError, match="no native bf16"):
+            create_engine(tiny_det, EngineConfig(backend="openvino", bf16="on"), "det")

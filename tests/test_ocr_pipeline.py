@@ -11,9 +11,10 @@ from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFont
 
 from podocr.cli import main
-from podocr.config import PodocrConfig
+from podocr.config import EngineConfig, PodocrConfig
 from podocr.eval.metrics import match_lines, normalise_nospace
 from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.runtime.engine import resolve_backend
 from podocr.ocr.stages.rec import TextRecognizer
 from podocr.types import PageResult
 
@@ -171,12 +172,10 @@ def test_run_safe_isolates_bad_photos(tiny, photos):
 
 def test_info_names_models_and_providers(tiny):
     info = tiny.info()
-    assert info["model_set"] == "v6-tiny" and info["backend"] == "onnxruntime"
-    assert info["providers"] == {
-        "det": "CPUExecutionProvider",
-        "rec": "CPUExecutionProvider",
-        "cls": "CPUExecutionProvider",
-    }
+    backend = resolve_backend(EngineConfig())  # `auto`: OpenVINO where the CPU has native bf16
+    provider = {"onnxruntime": "CPUExecutionProvider", "openvino": "openvino-cpu/bf16"}[backend]
+    assert info["model_set"] == "v6-tiny" and info["backend"] == backend
+    assert info["providers"] == {"det": provider, "rec": provider, "cls": provider}
     assert set(info["sha256"]) == {"v6-tiny-det", "v6-tiny-rec", "v5-cls", "v6-tiny-dict"}
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from podocr.config import ConfigError, PodocrConfig
 from podocr.ocr.batching import round_up
 from podocr.ocr.registry import ModelSet, resolve
-from podocr.ocr.runtime.engine import Engine, EngineOptions, ShapeProfile, create_engine
+from podocr.ocr.runtime.engine import Engine, EngineOptions, ShapeProfile, create_engine, resolve_backend
 from podocr.ocr.runtime.infer_thread import InferenceThread, ThreadedEngine
 from podocr.ocr.shapes import ShapePolicy, WarmUp, closed_set, profile_name, warm_up
 from podocr.ocr.stages.cls import CLS_SHAPE, LineClassifier
@@ -169,7 +169,7 @@ def describe(cfg: PodocrConfig, parts: Components) -> dict[str, Any]:
         "probe_set": cfg.roi.probe_set or parts.models.name,
         "rec_fast_set": cfg.rec.fast_set or None,
         "sha256": dict(parts.models.sha256),
-        "backend": cfg.engine.backend,
+        "backend": resolve_backend(cfg.engine),
         "providers": {role: e.provider for role, e in parts.engines().items()},
         "shape_profile": "gpu" if parts.shapes is not None else "cpu",
         "infer_thread": parts.thread is not None,

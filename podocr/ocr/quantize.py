@@ -321,7 +321,7 @@ def _dump_registry(data: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 def score(cfg: PodocrConfig, data: Path, limit: int | None) -> tuple[float | None, float | None]:
     """(line recall, tracking accuracy) of the pipeline as configured on the labelled folder."""
-    from podocr.eval.runner import evaluate
+    from podocr.eval.evaluate import evaluate
 
     report = evaluate(data, cfg=cfg, limit=limit)
     return report.get("line_recall"), report.get("tracking_accuracy")

@@ -3,6 +3,8 @@
 Stages never touch ONNX Runtime directly: they hold an `Engine` and call `run(x)`. The backend table maps
 `engine.backend` to a factory (imported lazily, so the torch backend costs nothing unless asked for); a new
 backend is one module exposing `create(model_path, cfg, role, options) -> Engine` plus a line in `BACKENDS`.
+`auto` (the default) picks OpenVINO in bf16 on a CPU that has bf16 in hardware and ONNX Runtime everywhere
+else (`resolve_backend`).
 
 The ONNX Runtime backend builds the provider list from the config: TensorRT (engine + timing cache on disk,
 optimisation profile matched to our padded input buckets, optional fp16), CUDA (HEURISTIC conv search by
@@ -13,6 +15,7 @@ provider actually used is read back from the session, so a silent CPU fallback c
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import warnings
@@ -31,7 +34,9 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "onnxruntime": "podocr.ocr.runtime.engine:create_ort_engine",
     "torch": "podocr.ocr.runtime.engine_torch:create",
+    "openvino": "podocr.ocr.runtime.engine_openvino:create",
 }
+AUTO_BACKEND = "auto"
 
 ORT_PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -84,14 +89,29 @@ def create_engine(
     options: EngineOptions | None = None,
 ) -> Engine:
     """Build the engine for one model (`role` = det/cls/rec, used in messages and cache names)."""
-    factory = backend_factory(engine_cfg.backend)
+    factory = backend_factory(resolve_backend(engine_cfg))
     return factory(Path(model_path), engine_cfg, role, options or EngineOptions())
+
+
+def resolve_backend(engine_cfg: EngineConfig) -> str:
+    """`engine.backend`, with `auto` resolved: OpenVINO on a CPU provider when it is installed, the CPU runs
+    bf16 natively and `engine.bf16` allows it (there it is the faster runtime); ONNX Runtime otherwise."""
+    name = engine_cfg.backend.strip().lower()
+    if name != AUTO_BACKEND:
+        return name
+    if engine_cfg.provider.strip().lower() != "cpu" or engine_cfg.bf16.strip().lower() == "off":
+        return "onnxruntime"
+    if importlib.util.find_spec("openvino") is None:
+        return "onnxruntime"
+    from podocr.ocr.runtime.engine_openvino import native_bf16
+
+    return "openvino" if native_bf16() else "onnxruntime"
 
 
 def backend_factory(name: str) -> EngineFactory:
     target = BACKENDS.get(name)
     if target is None:
-        raise EngineError(f"unknown engine.backend {name!r}; known: {', '.join(BACKENDS)}")
+        raise EngineError(f"unknown engine.backend {name!r}; known: {AUTO_BACKEND}, {', '.join(BACKENDS)}")
     module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)

@@ -42,6 +42,10 @@ class EngineConfig:
     batch_threads: int = 0  # photos read at once on this many threads; 0 = sized by the job (1 elsewhere)
     cpu_mem_arena: bool = False  # ORT's CPU arena keeps every size it served: it grows with varying shapes
     bf16: str = "auto"  # openvino backend: auto (bf16 where the CPU has it natively) | on | off (fp32)
+    # openvino: detector inputs padded to multiples of this, and a model recompiled after this many input shapes
+    # (OpenVINO keeps memory for every shape it has run; see ocr/runtime/engine_openvino.py)
+    openvino_det_step: int = 128
+    openvino_max_shapes: int = 64
     fp16: bool = False  # validated per model at load; falls back to fp32 where error is too large
     fp16_max_rel_error: float = 0.05
     cudnn_conv_algo_search: str = "HEURISTIC"  # DEFAULT | HEURISTIC | EXHAUSTIVE (avoid: re-tunes per shape)

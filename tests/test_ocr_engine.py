@@ -153,7 +153,8 @@ def test_openvino_reads_like_onnx_runtime(bf16):
         ("rec", models.rec, [rec_x, rec_x[:2, :, :, :160]]),
     ]:
         ort_engine = create_engine(path, EngineConfig(backend="onnxruntime"), role, EngineOptions(1))
-        ov_engine = create_engine(path, EngineConfig(backend="openvino", bf16=bf16), role, EngineOptions(1))
+        ov_cfg = EngineConfig(backend="openvino", bf16=bf16, openvino_det_step=1)  # no padding: same inputs
+        ov_engine = create_engine(path, ov_cfg, role, EngineOptions(1))
         for x in inputs:
             x = np.ascontiguousarray(x)
             ref, out = ort_engine.run(x), ov_engine.run(x)
@@ -207,3 +208,28 @@ def test_openvino_errors_name_the_fix(tiny_det):
     if not BF16:
         with pytest.raises(EngineError, match="no native bf16"):
             create_engine(tiny_det, EngineConfig(backend="openvino", bf16="on"), "det")
+
+
+def test_openvino_keeps_few_shapes_and_recompiles_past_its_bound():
+    """OpenVINO keeps memory per input shape: batches run item by item, detector inputs are padded to the
+    engine's grid (the map comes back at the input's size), and past `openvino_max_shapes` the model is compiled
+    afresh, reading as before."""
+    models = resolve(ModelsConfig(set="v6-tiny"))
+    cfg = EngineConfig(backend="openvino", bf16="off", openvino_det_step=128, openvino_max_shapes=2)
+    det = create_engine(models.det, cfg, "det", EngineOptions(1))
+    ref = create_engine(models.det, EngineConfig(backend="onnxruntime"), "det", EngineOptions(1))
+    x = np.ascontiguousarray(calibration_batches("det", models.det_norm)[0][:, :, :200, :330])
+    out = det.run(x)
+    assert out.shape == ref.run(x).shape == (2, 1, 200, 330)
+    assert det._shapes == {(1, 3, 256, 384)}  # two photos, one shape: padded to 128s, one item per call
+    np.testing.assert_array_equal(det.run(x[:1]), out[:1])
+    first = out[:1]
+    det.run(np.zeros((1, 3, 64, 64), np.float32))
+    det.run(np.zeros((1, 3, 300, 64), np.float32))  # a third shape: compiled afresh
+    assert det.recompiles == 1 and len(det._shapes) == 1
+    np.testing.assert_array_equal(det.run(x[:1]), first)
+
+    rec = create_engine(models.rec, cfg, "rec", EngineOptions(1))  # not a detector: no spatial padding
+    lines = calibration_batches("rec", rec_height=models.rec_height)[0][:3, :, :, :240]
+    assert rec.run(np.ascontiguousarray(lines)).shape[:2] == (3, 240 // 8)
+    assert rec._shapes == {(1, 3, models.rec_height, 240)}

@@ -7,15 +7,15 @@ keeps fp32's exponent range, so nothing overflows as fp16 can; what it costs is 
 `podocr eval` measures on whole photos (docs/performance.md). Without native bf16 OpenVINO's fp32 is no faster
 than ONNX Runtime's, so `auto` keeps ONNX Runtime there.
 
-Threads: a compiled model gets one stream per batch thread (`engine.batch_threads`), each with the engine's
-intra-op threads, and every calling thread keeps its own infer request: two batch threads then run their
-model calls at once, where one stream would run them one after the other.
+Threads: every calling thread (the job's batch threads) keeps its own infer request; a synchronous call runs
+on the caller's thread with the engine's intra-op threads, so batch threads run their model calls at once.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from podocr.ocr.runtime.engine import EngineError, EngineOptions, resolve_thread
 BF16_MODES = ("auto", "on", "off")
 
 
-@lru_cache(maxsize=1)
+@functools.cache
 def _core() -> Any:
     import openvino
 
@@ -56,22 +56,63 @@ def use_bf16(cfg: EngineConfig) -> bool:
 
 
 class OpenVinoEngine:
-    """A model compiled once for the CPU; each calling thread infers through its own request."""
+    """A model compiled for the CPU; each calling thread infers through its own request.
 
-    def __init__(self, compiled: Any, role: str, precision: str) -> None:
-        self.compiled = compiled
+    OpenVINO prepares, and keeps memory for, every input shape a compiled model has run, and the stages' inputs
+    take many shapes (label crops, line widths, batch sizes): left alone a worker grows by gigabytes over a day.
+    So the shapes are kept few: batches run one item per call (on a CPU a batch buys little but call overhead),
+    and detector inputs (`spatial_step` > 1: outputs the input's size, as DB maps are) are padded to a coarser
+    grid than ONNX Runtime's buckets. As a hard bound, after `max_shapes` distinct shapes the model is compiled
+    afresh, which frees what the old one held (shapes seen again are then prepared again).
+    """
+
+    def __init__(
+        self, compile_fn: Callable[[], Any], role: str, precision: str, max_shapes: int, spatial_step: int = 1
+    ) -> None:
+        self._compile = compile_fn
+        self.spatial_step = max(
+            1, spatial_step
+        )  # detector maps: inputs padded to this grid, outputs cut back
         self.role = role
         self.provider = f"openvino-cpu/{precision}"
-        self.input_name: str = compiled.inputs[0].get_any_name()
+        self.max_shapes = max(1, max_shapes)
+        self._lock = threading.Lock()
+        self._compiled = compile_fn()
+        self._generation = 0
+        self._shapes: set[tuple[int, ...]] = set()
         self._local = threading.local()
+        self.input_name: str = self._compiled.inputs[0].get_any_name()
+        self.recompiles = 0
+
+    def _current(self, shape: tuple[int, ...]) -> tuple[Any, int]:
+        with self._lock:
+            if shape not in self._shapes:
+                if len(self._shapes) >= self.max_shapes:
+                    self._compiled = (
+                        self._compile()
+                    )  # threads still inferring keep the old one until they finish
+                    self._generation += 1
+                    self._shapes.clear()
+                    self.recompiles += 1
+                self._shapes.add(shape)
+            return self._compiled, self._generation
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
-        result = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        if x.shape[0] > 1:  # one item per call: the batch size would multiply the shapes prepared
+            return np.concatenate([self.run(x[i : i + 1]) for i in range(x.shape[0])])
+        height, width = x.shape[-2:]
+        step = self.spatial_step
+        padded = (-(-height // step) * step, -(-width // step) * step)
+        if padded != (height, width):  # zeros: the detector's own padding value (normalised zero)
+            x = np.pad(x, ((0, 0), (0, 0), (0, padded[0] - height), (0, padded[1] - width)))
+        compiled, generation = self._current(tuple(x.shape))
+        local = self._local
+        if getattr(local, "generation", None) != generation:
+            local.request, local.generation = compiled.create_infer_request(), generation
+        result = local.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
         # the request reuses its output buffer on the next call: hand the caller its own copy
-        return np.array(result[0], dtype=np.float32)
+        out = np.array(result[0], dtype=np.float32)
+        return out[..., :height, :width] if padded != (height, width) else out
 
     def __repr__(self) -> str:
         return f"OpenVinoEngine({self.role}, {self.provider})"
@@ -87,18 +128,20 @@ def create(model_path: Path, cfg: EngineConfig, role: str, options: EngineOption
     if not model_path.is_file():
         raise EngineError(f"{role} model not found: {model_path}")
     precision = "bf16" if use_bf16(cfg) else "f32"
-    streams = max(1, cfg.batch_threads)
     config = {
         "INFERENCE_PRECISION_HINT": precision,
         "PERFORMANCE_HINT": "LATENCY",
-        "NUM_STREAMS": streams,
-        "INFERENCE_NUM_THREADS": streams * resolve_threads(cfg, options),
+        # one stream: a synchronous call runs on its caller's thread, so batch threads still run at once
+        "NUM_STREAMS": 1,
+        "INFERENCE_NUM_THREADS": resolve_threads(cfg, options),
         "ENABLE_CPU_PINNING": False,  # a Dask worker shares its cores with the batch threads' host work
     }
     try:
-        compiled = _core().compile_model(str(model_path), "CPU", config)
+        model = _core().read_model(str(model_path))
+        compile_fn = functools.partial(_core().compile_model, model, "CPU", config)
+        step = cfg.openvino_det_step if role == "det" else 1
+        return OpenVinoEngine(compile_fn, role, precision, cfg.openvino_max_shapes, step)
     except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own; name the model
         raise EngineError(
             f"could not compile {role} model {model_path} with OpenVINO ({config}): {exc}"
         ) from exc
-    return OpenVinoEngine(compiled, role, precision)

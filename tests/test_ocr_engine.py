@@ -217,10 +217,9 @@ def test_openvino_keeps_few_shapes_and_recompiles_past_its_bound():
     models = resolve(ModelsConfig(set="v6-tiny"))
     cfg = EngineConfig(backend="openvino", bf16="off", openvino_det_step=128, openvino_max_shapes=2)
     det = create_engine(models.det, cfg, "det", EngineOptions(1))
-    ref = create_engine(models.det, EngineConfig(backend="onnxruntime"), "det", EngineOptions(1))
     x = np.ascontiguousarray(calibration_batches("det", models.det_norm)[0][:, :, :200, :330])
-    out = det.run(x)
-    assert out.shape == ref.run(x).shape == (2, 1, 200, 330)
+    out = det.run(x)  # any size: the model itself needs multiples of 32, which the padding gives it
+    assert out.shape == (2, 1, 200, 330)
     assert det._shapes == {(1, 3, 256, 384)}  # two photos, one shape: padded to 128s, one item per call
     np.testing.assert_array_equal(det.run(x[:1]), out[:1])
     first = out[:1]

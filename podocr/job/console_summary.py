@@ -34,13 +34,13 @@ def format_summary(success: dict[str, Any]) -> str:
     if cluster:
         lines.append(
             f"  cluster       {cluster.get('kind')}: {cluster.get('n_workers')} worker(s) × "
-            f"{cluster.get('threads_per_worker')} thread(s), {cluster.get('intra_op_threads')} ORT thread(s) each"
+            f"{cluster.get('threads_per_worker')} thread(s), {cluster.get('intra_op_threads')} model thread(s) each"
             + _memory(cluster)
         )
     if sizing := success.get("sizing"):
         lines.append(
             f"  sizing        {sizing.get('n_partitions')} partition(s) of ≤{sizing.get('partition_size')}, "
-            f"{sizing.get('batch_threads')} batch thread(s) × {sizing.get('intra_op_threads')} ORT thread(s) "
+            f"{sizing.get('batch_threads')} batch thread(s) × {sizing.get('intra_op_threads')} model thread(s) "
             f"per task ({sizing.get('reason')})"
         )
     model = success.get("model", {})

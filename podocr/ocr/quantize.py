@@ -344,6 +344,8 @@ def quantize_models(
 
     A key the registry already pins an INT8 file for must reproduce that sha256 (else a ModelError says the
     recipe made a different file here, so the pinned one has to come from a mirror)."""
+    # INT8 QDQ files are ONNX Runtime's: calibrate, time and score with it, not with `auto`'s OpenVINO
+    cfg = cfg.replace(engine__backend="onnxruntime")
     reg = Registry.load(cfg.models.registry or None)
     store = store_dir(cfg.models)
     roles = role_keys(cfg, reg)

@@ -20,7 +20,7 @@ N_PHOTOS = 3
 
 
 def test_torch_backend_reads_the_same_lines_as_onnxruntime() -> None:
-    cfg = PodocrConfig().replace(engine__intra_op_threads=1)
+    cfg = PodocrConfig().replace(engine__intra_op_threads=1, engine__backend="onnxruntime")
     try:
         resolve(cfg.models)
     except ModelError as exc:

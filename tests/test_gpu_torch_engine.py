@@ -39,6 +39,7 @@ def _models(name: str) -> ModelSet:
 
 
 def _engine_cfg(**kw: object) -> EngineConfig:
+    kw.setdefault("backend", "onnxruntime")  # the reference the torch engines are held to: ONNX Runtime fp32
     return (
         PodocrConfig()
         .replace(engine__intra_op_threads=1, **{f"engine__{k}": v for k, v in kw.items()})

@@ -11,8 +11,11 @@ from PIL import Image, ImageDraw, ImageFont
 from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines
 from podocr.ocr.pipeline import OcrPipeline
+from podocr.ocr.runtime.engine_openvino import native_bf16
 from podocr.ocr.stages.deblur import sharpness, wiener_deblur
 from podocr.ocr.stages.reread import wants_reread
+
+BF16_ONLY = pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bf16")
 
 LINES = [
     "SHIP TO: MARIA GONZALEZ",
@@ -75,17 +78,23 @@ def blurred_label_photo() -> np.ndarray:
     return blur(photo, 5.0)
 
 
-def test_a_blurred_label_that_read_little_is_read_again_deconvolved(blurred_label_photo):
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("openvino", marks=BF16_ONLY)])
+def test_a_blurred_label_that_read_little_is_read_again_deconvolved(blurred_label_photo, backend):
     # a real label has 15-30 lines; this one has 4, so "read little" is widened to let blur alone decide
-    cfg = PodocrConfig().replace(det__deblur_max_lines=20)
+    cfg = PodocrConfig().replace(det__deblur_max_lines=20, engine__backend=backend)
     on = OcrPipeline.from_config(cfg, intra_op_threads=2)
     off = OcrPipeline.from_config(cfg.replace(det__deblur_max_lines=0), intra_op_threads=2)
     plain, again = off.run([blurred_label_photo])[0], on.run([blurred_label_photo])[0]
     texts = lambda page: [ln.text.replace(" ", "") for ln in page.lines]  # noqa: E731
     read = lambda page: sum(m.read for m in match_lines(texts(page), LINES))  # noqa: E731
-    # the blurred read loses the tracking number's first characters; the deconvolved one reads it whole
-    assert LINES[3] not in texts(plain) and LINES[3] in texts(again)
-    assert read(again) > read(plain)
+    assert again.timings["deblur"] > 0 and not plain.timings.get("deblur")
+    assert read(again) >= read(plain), (texts(plain), texts(again))
+    if backend == "onnxruntime":
+        # fp32: the blurred read loses the tracking number's first characters; the deconvolved one reads it
+        # whole. bf16 reads every line of this photo blurred (the tracking number one digit off, within the
+        # line-match tolerance) and the deconvolved read changes nothing, so only the re-read is asserted there.
+        assert LINES[3] not in texts(plain) and LINES[3] in texts(again)
+        assert read(again) > read(plain)
     # the second read's time is part of the page's stage times; the deconvolution has its own key, not roi's
     assert sum(again.timings.values()) > sum(plain.timings.values())
     assert again.timings["deblur"] > 0 and plain.timings["deblur"] == 0

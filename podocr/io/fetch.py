@@ -91,6 +91,7 @@ class _Reads:
         self.lock = threading.Lock()
         self.results: queue.SimpleQueue[Fetched] = queue.SimpleQueue()
         self.running: dict[int, tuple[threading.Thread, float]] = {}
+        self.started: list[tuple[threading.Thread, float]] = []  # every read thread, finished ones included
         self.untaken = 0  # started and not yet yielded: running, finished, or abandoned with a timeout result
         self.next_index = 0
         self.abandoned = 0
@@ -109,6 +110,7 @@ class _Reads:
                 thread = threading.Thread(target=self._read, args=(index,), name=f"{THREAD_PREFIX}-{index}")
                 thread.daemon = True
                 self.running[index] = (thread, time.monotonic())
+                self.started.append(self.running[index])
                 self.untaken += 1
                 self.next_index += 1
                 thread.start()
@@ -153,13 +155,19 @@ class _Reads:
                     )
 
     def close(self) -> None:
+        """Start nothing more; wait for every read thread not abandoned, including those that have handed in
+        their result and are only returning (a thread leaves `running` before it ends)."""
         with self.lock:
             self.closed = True
-            running = list(self.running.values())
-        for thread, started in running:
+            abandoned = {id(t) for t in self.abandoned_threads}
+            waiting = [(t, started) for t, started in self.started if id(t) not in abandoned]
+        for thread, started in waiting:
             thread.join(
-                None if self.timeout_s <= 0 else max(0.0, started + self.timeout_s - time.monotonic())
+                None if self.timeout_s <= 0 else max(FINISHING_S, started + self.timeout_s - time.monotonic())
             )
+
+
+FINISHING_S = 1.0  # at most this long for a read that has handed in its result to return
 
 
 def _window(threads: int, max_in_flight: int) -> int:

@@ -4,7 +4,7 @@ Why a third backend: on x86 CPUs with bf16 in hardware (AMX or AVX-512 BF16), Op
 ONNX files in bf16, which roughly halves the detectors' and the recognisers' time, where ONNX Runtime's CPU
 provider has only fp32 (and INT8, which does not pay on these depthwise-heavy models: docs/models.md). bf16
 keeps fp32's exponent range, so nothing overflows as fp16 can; what it costs is mantissa precision, which
-`podocr eval` measures on whole photos (docs/performance.md). Without native bf16 OpenVINO's fp32 is no faster
+the pipeline's reads measure on whole photos (docs/models.md). Without native bf16 OpenVINO's fp32 is no faster
 than ONNX Runtime's, so `auto` keeps ONNX Runtime there.
 
 Threads: every calling thread (the job's batch threads) keeps its own infer request; a synchronous call runs
@@ -70,9 +70,8 @@ class OpenVinoEngine:
         self, compile_fn: Callable[[], Any], role: str, precision: str, max_shapes: int, spatial_step: int = 1
     ) -> None:
         self._compile = compile_fn
-        self.spatial_step = max(
-            1, spatial_step
-        )  # detector maps: inputs padded to this grid, outputs cut back
+        # detector maps: inputs padded to this grid, outputs cut back to the input's size
+        self.spatial_step = max(1, spatial_step)
         self.role = role
         self.provider = f"openvino-cpu/{precision}"
         self.max_shapes = max(1, max_shapes)
@@ -88,9 +87,8 @@ class OpenVinoEngine:
         with self._lock:
             if shape not in self._shapes:
                 if len(self._shapes) >= self.max_shapes:
-                    self._compiled = (
-                        self._compile()
-                    )  # threads still inferring keep the old one until they finish
+                    # threads still inferring keep the old one until they finish
+                    self._compiled = self._compile()
                     self._generation += 1
                     self._shapes.clear()
                     self.recompiles += 1

@@ -15,7 +15,6 @@ provider actually used is read back from the session, so a silent CPU fallback c
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import os
 import warnings
@@ -101,9 +100,7 @@ def resolve_backend(engine_cfg: EngineConfig) -> str:
         return name
     if engine_cfg.provider.strip().lower() != "cpu" or engine_cfg.bf16.strip().lower() == "off":
         return "onnxruntime"
-    if importlib.util.find_spec("openvino") is None:
-        return "onnxruntime"
-    from podocr.ocr.runtime.engine_openvino import native_bf16
+    from podocr.ocr.runtime.engine_openvino import native_bf16  # False where openvino does not import
 
     return "openvino" if native_bf16() else "onnxruntime"
 

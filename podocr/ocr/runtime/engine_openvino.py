@@ -34,6 +34,7 @@ def _core() -> Any:
     return openvino.Core()
 
 
+@functools.cache
 def native_bf16() -> bool:
     """Whether this CPU runs bf16 in hardware (OpenVINO reports the capability for AMX and AVX-512 BF16)."""
     try:

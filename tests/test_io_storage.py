@@ -331,7 +331,13 @@ def s3_with_iam(s3_server: MotoServer) -> Iterator[tuple[MotoServer, dict[str, s
         policy = {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/allowed/*"}
+                # s3:GetObject is what AWS checks for GET and HEAD alike; moto 5.2.6 and later check HEAD
+                # against an action named after the operation, so it is granted too (no such action in AWS).
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:HeadObject"],
+                    "Resource": "arn:aws:s3:::bkt/allowed/*",
+                }
             ],
         }
         iam.put_user_policy(UserName="reader", PolicyName="read-allowed", PolicyDocument=json.dumps(policy))

@@ -109,9 +109,10 @@ class OpenVinoEngine:
         if getattr(local, "generation", None) != generation:
             local.request, local.generation = compiled.create_infer_request(), generation
         result = local.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
-        # the request reuses its output buffer on the next call: hand the caller its own copy
-        out = np.array(result[0], dtype=np.float32)
-        return out[..., :height, :width] if padded != (height, width) else out
+        # the request reuses its output buffer on the next call: hand the caller its own copy (of the
+        # unpadded part only)
+        out = result[0][..., :height, :width] if padded != (height, width) else result[0]
+        return np.array(out, dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"OpenVinoEngine({self.role}, {self.provider})"

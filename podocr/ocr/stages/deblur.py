@@ -33,7 +33,12 @@ def sharpness(image: np.ndarray) -> float:
 
 def wiener_deblur(image: np.ndarray, sigma: float, noise: float = 0.01) -> np.ndarray:
     """Undo a Gaussian blur of `sigma` px: F⁻¹(F(img)·H/(H²+noise)) per channel, H the Gaussian's transfer
-    function. Edges are mirrored into the FFT padding, so the borders do not ring. uint8 in, uint8 out."""
+    function. Edges are mirrored into the FFT padding, so the borders do not ring. uint8 in, uint8 out.
+
+    The label crop is photo-sized, so each channel is transformed in place as one float32 plane in OpenCV's
+    packed real-spectrum layout (`_packed_gain`) and written straight into the uint8 result: the transient
+    memory is two float32 planes of the crop, not several complex copies of every channel.
+    """
     if sigma <= 0 or image.size == 0:
         return image.copy()
     h, w = image.shape[:2]
@@ -41,15 +46,39 @@ def wiener_deblur(image: np.ndarray, sigma: float, noise: float = 0.01) -> np.nd
     padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REFLECT)
     ph, pw = cv2.getOptimalDFTSize(padded.shape[0]), cv2.getOptimalDFTSize(padded.shape[1])
     padded = cv2.copyMakeBorder(padded, 0, ph - padded.shape[0], 0, pw - padded.shape[1], cv2.BORDER_REFLECT)
-    fy = np.fft.fftfreq(ph).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(pw).astype(np.float32)[None, :]
-    otf = np.exp(-2.0 * np.pi**2 * sigma**2 * (fx**2 + fy**2))
-    gain = otf / (otf**2 + noise)
+    gain = _packed_gain(ph, pw, sigma, noise)
     channels = padded[..., None] if padded.ndim == 2 else padded
-    out = np.empty(channels.shape, np.float32)
+    out = np.empty((h, w, channels.shape[2]), np.uint8)
     for c in range(channels.shape[2]):
-        spectrum = np.fft.rfft2(channels[..., c].astype(np.float32))
-        out[..., c] = np.fft.irfft2(spectrum * gain, s=(ph, pw))
-    out = out[pad : pad + h, pad : pad + w]
-    result = np.clip(out, 0, 255).astype(np.uint8)
-    return result[..., 0] if image.ndim == 2 else result
+        plane = channels[..., c].astype(np.float32)
+        cv2.dft(plane, plane)
+        plane *= gain
+        cv2.idft(plane, plane, flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        out[..., c] = np.clip(plane[pad : pad + h, pad : pad + w], 0, 255)
+    return out[..., 0] if image.ndim == 2 else out
+
+
+def _packed_gain(rows: int, cols: int, sigma: float, noise: float) -> np.ndarray:
+    """The Wiener gain H/(H²+noise) laid out like OpenCV's packed spectrum (CCS) of a real rows×cols image.
+
+    The gain is real, so it scales a frequency's real and imaginary parts alike: each slot of the packed
+    layout gets the gain of the frequency it holds. Columns 1… hold frequency (col + 1) // 2 across, with
+    every row's vertical frequency in FFT order; column 0, and the last column when `cols` is even (across
+    frequency cols / 2), hold those columns' own real transforms down the rows: frequency (row + 1) // 2.
+    The gain is even in both frequencies, so only their magnitudes matter.
+    """
+
+    def freq(k: np.ndarray, n: int) -> np.ndarray:
+        return (np.minimum(k, n - k) / n).astype(np.float32)
+
+    def gain(fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+        otf = np.exp(np.float32(-2.0 * np.pi**2 * sigma**2) * (fx * fx + fy * fy))
+        return otf / (otf * otf + np.float32(noise))
+
+    r, c = np.arange(rows), np.arange(cols)
+    packed = gain(freq(r, rows)[:, None], freq((c + 1) // 2, cols)[None, :])
+    down = freq((r + 1) // 2, rows)
+    packed[:, 0] = gain(down, np.float32(0.0))
+    if cols % 2 == 0:
+        packed[:, -1] = gain(down, np.float32(0.5))
+    return packed

@@ -71,7 +71,7 @@ def _packed_gain(rows: int, cols: int, sigma: float, noise: float) -> np.ndarray
     def freq(k: np.ndarray, n: int) -> np.ndarray:
         return (np.minimum(k, n - k) / n).astype(np.float32)
 
-    def gain(fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    def gain(fy: np.ndarray, fx: np.ndarray | np.float32) -> np.ndarray:
         otf = np.exp(np.float32(-2.0 * np.pi**2 * sigma**2) * (fx * fx + fy * fy))
         return otf / (otf * otf + np.float32(noise))
 

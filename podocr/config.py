@@ -211,7 +211,7 @@ class JobConfig:
     # glibc allocator thresholds set in each process that loads the models (job/allocator.py); 0 = leave as is.
     # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also pins glibc's mmap threshold at
     # 128 KiB: every image-sized array is then mmap'ed, page-faulted and unmapped anew, in kernel time.
-    malloc_mmap_threshold_mib: int = 32  # glibc's own ceiling for its dynamic threshold
+    malloc_mmap_threshold_mib: int = 8  # larger arrays (photos, big label crops) are mapped and unmapped
     malloc_trim_threshold_mib: int = 128  # free heap top kept before returning it to the OS
     malloc_arena_max: int = (
         2  # heaps the worker's threads share (glibc's default: 8 per core, each keeping its own)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -191,6 +193,48 @@ def test_openvino_engine_serves_threads_at_once_each_with_its_own_request():
     for t in (0, 1):
         for k, out in enumerate(got[t]):
             np.testing.assert_array_equal(out, alone[k % len(xs)])
+
+
+_FIRST_CALLS_AT_ONCE = """
+import os, sys, threading
+import numpy as np
+from podocr.config import EngineConfig, ModelsConfig
+from podocr.ocr.registry import resolve
+from podocr.ocr.runtime.engine import EngineOptions, create_engine
+
+engine = create_engine(resolve(ModelsConfig(set="v6-tiny")).rec, EngineConfig(backend="openvino", bf16="off"),
+                       "rec", EngineOptions(1))
+start = threading.Barrier(8)
+x = np.zeros((1, 3, 48, 80), np.float32)
+
+def first_call():
+    start.wait()
+    engine.run(x)
+
+threads = [threading.Thread(target=first_call, daemon=True) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(30)
+print("stuck" if any(t.is_alive() for t in threads) else "ok", flush=True)
+os._exit(0)
+"""
+
+
+def test_openvino_first_calls_from_many_threads_at_once_do_not_deadlock():
+    """A fresh process whose first model calls come from eight threads at once (a worker's batch threads after
+    loading the models) finishes them all. OpenVINO's bindings set up their NumPy bridge on first use in a
+    static initialiser that deadlocks under that race (one thread holds the GIL waiting for the initialiser,
+    the other waits for the GIL inside it); then not even the print runs, so the process times out. A race:
+    without the fix about one process in eight hung, hence several."""
+    for _ in range(6):
+        try:
+            out = subprocess.run(
+                [sys.executable, "-c", _FIRST_CALLS_AT_ONCE], capture_output=True, text=True, timeout=90
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("the first model calls from eight threads deadlocked the process")
+        assert out.stdout.strip().splitlines()[-1:] == ["ok"], out.stderr[-2000:]
 
 
 def test_auto_backend_is_openvino_exactly_on_a_cpu_with_native_bf16():

@@ -31,7 +31,13 @@ BF16_MODES = ("auto", "on", "off")
 def _core() -> Any:
     import openvino
 
-    return openvino.Core()
+    core = openvino.Core()
+    # OpenVINO's bindings set up their NumPy bridge (pybind11's) on first use, in a static initialiser that
+    # deadlocks the process when two threads reach it at once: one waits on the initialiser's guard holding the
+    # GIL, the other waits inside it for the GIL. The job's batch threads all start with a model call, so the
+    # bridge is set up here, on the thread that loads the models, before any of them exists.
+    _ = openvino.Tensor(np.zeros(1, np.float32)).data
+    return core
 
 
 @functools.cache

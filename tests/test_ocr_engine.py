@@ -276,3 +276,23 @@ def test_openvino_keeps_few_shapes_and_recompiles_past_its_bound():
     lines = calibration_batches("rec", rec_height=models.rec_height)[0][:3, :, :, :240]
     assert rec.run(np.ascontiguousarray(lines)).shape[:2] == (3, 240 // 8)
     assert rec._shapes == {(1, 3, models.rec_height, 240)}
+
+
+@pytest.mark.parametrize(("backend", "grid"), [("onnxruntime", 64), ("openvino", 128)])
+def test_label_crops_are_scaled_onto_the_detectors_grid_not_padded_to_it(backend, grid):
+    """The label detector's inputs are cut in multiples of its engine's grid (OpenVINO's 128 is coarser than
+    the 64-px bucket step), so the engine pads nothing: each call's pixels are all the label's."""
+    from podocr.synth import render_photo
+
+    cfg = PodocrConfig.load().replace(
+        engine__backend=backend, engine__bf16="off", engine__batch_threads=1, det__bucket_step=64
+    )
+    pipe = OcrPipeline.from_config(cfg, 1)
+    assert pipe.detector.grid == grid
+    seen: list[tuple[int, ...]] = []
+    run = pipe.detector.engine.run
+    pipe.detector.engine.run = lambda x: seen.append(x.shape) or run(x)  # type: ignore[method-assign]
+    photo, _ = render_photo(1, 0, max_side=1280)  # its label crop is 832 × 704 on the 64-px grid
+    page = pipe.run([photo])[0]
+    assert seen and page.lines
+    assert all(h % grid == 0 and w % grid == 0 for *_, h, w in seen), seen

@@ -8,10 +8,11 @@ import pytest
 
 from podocr.config import DetConfig, PodocrConfig
 from podocr.ocr.build import build_components
-from podocr.ocr.frames import det_step, region_image
+from podocr.ocr.frames import region_image
 from podocr.ocr.geometry import quad_size
 from podocr.ocr.region import Region
 from podocr.ocr.stages.crop import crop_quad
+from podocr.ocr.stages.det import det_step
 from podocr.ocr.stages.rec import CascadeRecognizer, resize_to_height, upscale_filter
 from podocr.ocr.stages.roi import ReadPlan
 from podocr.ocr.stages.zoom import adopt_zoomed, zoom_plan, zoomed_regions

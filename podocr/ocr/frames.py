@@ -10,17 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from podocr.config import DetConfig
-from podocr.ocr.batching import round_up
 from podocr.ocr.geometry import apply_affine, compose, rotate90, rotate90_affine
 from podocr.ocr.region import Region
-from podocr.ocr.stages.det import MODEL_STRIDE
 from podocr.ocr.stages.roi import ReadPlan
-
-
-def det_step(det: DetConfig) -> int:
-    """Detection inputs are sized in multiples of this (the bucket step, at least the model stride)."""
-    return max(MODEL_STRIDE, round_up(det.bucket_step, MODEL_STRIDE))
 
 
 def region_image(photo: np.ndarray, plan: ReadPlan, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -119,10 +119,10 @@ class OcrPipeline:
         if self.device is not None:
             return self.device.read(photos)
         cfg, clock = self.cfg, StageClock(len(photos))
-        regions = plan_regions(photos, self.probe_detector, cfg.roi, cfg.det, clock)
+        regions = plan_regions(photos, self.probe_detector, cfg.roi, cfg.det, clock, self.detector.grid)
         with clock.stage("det", per_page(regions, pixels)):
             detect_regions(self.detector, regions)
-        zoomed = zoomed_regions(photos, regions, cfg.det)
+        zoomed = zoomed_regions(photos, regions, cfg.det, self.detector.grid)
         if zoomed:
             with clock.stage("det", per_page(list(zoomed.values()), pixels)):
                 detect_regions(self.detector, list(zoomed.values()))

@@ -26,11 +26,11 @@ from podocr.ocr.device.stages import (
     DeviceTextDetector,
     device_recognizer,
 )
-from podocr.ocr.frames import det_step, region_geometry
+from podocr.ocr.frames import region_geometry
 from podocr.ocr.region import Region
 from podocr.ocr.stages.assemble import assemble_pages
 from podocr.ocr.stages.deblur import sharpness
-from podocr.ocr.stages.det import detect_regions
+from podocr.ocr.stages.det import det_step, detect_regions
 from podocr.ocr.stages.orient import orient_regions
 from podocr.ocr.stages.plan import probe, probe_scale
 from podocr.ocr.stages.rec import recognise_regions

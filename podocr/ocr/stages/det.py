@@ -30,6 +30,10 @@ NORMS = {
 MODEL_STRIDE = 32  # DB backbones downsample 32×: inputs must be multiples of this
 
 
+def det_step(det: DetConfig) -> int:
+    """Detection inputs are sized in multiples of this (the bucket step, at least the model stride)."""
+    return max(MODEL_STRIDE, round_up(det.bucket_step, MODEL_STRIDE))
+
 @dataclass(slots=True)
 class DetBoxes:
     """Text boxes found in one image: quads (K, 4, 2) float32 TL,TR,BR,BL and their mean probabilities."""
@@ -78,6 +82,16 @@ class TextDetector:
             raise ValueError(f"unknown det normalisation {norm!r}; known: {', '.join(NORMS)}")
         self.engine, self.cfg, self.norm = engine, cfg, norm
         self.shapes = shapes  # the GPU profile's closed shape set; None = det.bucket_step buckets
+
+    @property
+    def grid(self) -> int:
+        """Detection inputs are scaled to multiples of this (frames.region_image): the bucket step, or the
+        engine's own input grid when that is coarser. OpenVINO pads detector inputs to its grid
+        (`engine.openvino_det_step`), and a crop stretched onto the grid reads as well as a padded one while
+        every pixel of the call is the label's."""
+        step = det_step(self.cfg)
+        engine_step = int(getattr(self.engine, "spatial_step", 1))
+        return step if engine_step <= step else round_up(engine_step, step)
 
     def canvas(self, height: int, width: int) -> tuple[int, int]:
         """The padded input shape an image of this size runs at."""

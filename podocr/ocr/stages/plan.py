@@ -14,10 +14,10 @@ import numpy as np
 
 from podocr.config import DetConfig, RoiConfig
 from podocr.ocr.clock import StageClock
-from podocr.ocr.frames import det_step, region_image
+from podocr.ocr.frames import region_image
 from podocr.ocr.geometry import apply_affine, quad_size, rotate90, rotate90_affine, runs_vertically
 from podocr.ocr.region import Region
-from podocr.ocr.stages.det import DetBoxes, TextDetector
+from podocr.ocr.stages.det import DetBoxes, TextDetector, det_step
 from podocr.ocr.stages.orient import Turn
 from podocr.ocr.stages.roi import plan_reads, whole_photo_plan
 
@@ -27,9 +27,15 @@ SECOND_LOOK_MIN_TEXT = 0.6  # probe line length under this × the probe's long s
 
 
 def plan_regions(
-    photos: list[np.ndarray], probe_detector: TextDetector, roi: RoiConfig, det: DetConfig, clock: StageClock
+    photos: list[np.ndarray],
+    probe_detector: TextDetector,
+    roi: RoiConfig,
+    det: DetConfig,
+    clock: StageClock,
+    step: int | None = None,
 ) -> list[Region]:
-    """Probe → read plans → detection inputs; time is shared by photo pixels, then by probe pixels."""
+    """Probe → read plans → detection inputs (sides in multiples of `step`: the label detector's grid, by
+    default `det.bucket_step`'s); time is shared by photo pixels, then by probe pixels."""
     if roi.enabled:
         with clock.stage("roi", {i: float(p.shape[0] * p.shape[1]) for i, p in enumerate(photos)}):
             scales = [probe_scale(p.shape[0], p.shape[1], roi.probe_side) for p in photos]
@@ -43,10 +49,11 @@ def plan_regions(
     else:
         plans = [[whole_photo_plan(p.shape[0], p.shape[1], det)] for p in photos]
     regions = []
+    step = step or det_step(det)
     with clock.stage("roi", {i: float(sum(pl.scale**2 for pl in ps)) for i, ps in enumerate(plans)}):
         for page, (photo, page_plans) in enumerate(zip(photos, plans, strict=True)):
             for plan in page_plans:
-                image, to_photo = region_image(photo, plan, det_step(det))
+                image, to_photo = region_image(photo, plan, step)
                 regions.append(Region(page, plan, image, to_photo))
     return regions
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from podocr.config import DetConfig
-from podocr.ocr.frames import det_step, region_image
+from podocr.ocr.frames import region_image
 from podocr.ocr.geometry import quad_size, sideways_turns
 from podocr.ocr.region import Region
+from podocr.ocr.stages.det import det_step
 from podocr.ocr.stages.roi import MIN_LABEL_LINES, Box, ReadPlan, bbox, det_scale, label_shaped, long_side
 
 LABEL_HEIGHTS = (0.5, 2.0)  # lines this share of the median line height count as the label's own text
@@ -42,13 +43,17 @@ def zoom_plan(region: Region, shape: tuple[int, ...], det: DetConfig) -> ReadPla
     return ReadPlan(region.plan.box, region.plan.quarter_turns, scale, True)
 
 
-def zoomed_regions(photos: list[np.ndarray], regions: list[Region], det: DetConfig) -> dict[int, Region]:
-    """New regions (region index → the finer region, not yet detected) for the labels worth a finer look."""
+def zoomed_regions(
+    photos: list[np.ndarray], regions: list[Region], det: DetConfig, step: int | None = None
+) -> dict[int, Region]:
+    """New regions (region index → the finer region, not yet detected) for the labels worth a finer look
+    (sides in multiples of `step`, as `plan.plan_regions`)."""
     out = {}
+    step = step or det_step(det)
     for k, r in enumerate(regions):
         plan = zoom_plan(r, photos[r.page].shape[:2], det)
         if plan is not None:
-            image, to_photo = region_image(photos[r.page], plan, det_step(det))
+            image, to_photo = region_image(photos[r.page], plan, step)
             out[k] = Region(r.page, plan, image, to_photo)
     return out
 

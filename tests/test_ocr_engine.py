@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 import threading
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -296,3 +298,25 @@ def test_label_crops_are_scaled_onto_the_detectors_grid_not_padded_to_it(backend
     page = pipe.run([photo])[0]
     assert seen and page.lines
     assert all(h % grid == 0 and w % grid == 0 for *_, h, w in seen), seen
+
+
+def test_engines_are_created_two_at_a_time_after_the_first():
+    """The first engine is created on the caller's thread (a backend's lazy set-up happens there, once); the
+    others two at a time, each under its own key."""
+    from podocr.ocr.build import create_engines
+
+    caller = threading.current_thread()
+    both_loading = threading.Barrier(2, timeout=10)  # breaks (and the test fails) if they load one by one
+    threads: dict[str, threading.Thread] = {}
+
+    def create(role: str, path: Path) -> Any:
+        threads[path.name] = threading.current_thread()
+        if path.name != "a":
+            both_loading.wait()
+        return (role, path.name)
+
+    wanted = {k: ("det" if k != "d" else "rec", Path(k)) for k in "abcde"}
+    engines = create_engines(wanted, create, concurrent=True)
+    assert engines == {k: (role, k) for k, (role, _) in wanted.items()}
+    assert threads["a"] is caller and all(threads[k] is not caller for k in "bcde")
+    assert create_engines(wanted, lambda role, path: path.name, concurrent=False) == {k: k for k in "abcde"}

@@ -12,6 +12,8 @@ worker that builds its components at start (the per-worker model cache) is warm 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,14 +90,32 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
             models if not name or name == models.name else resolve(dataclasses.replace(cfg.models, set=name))
         )
 
-    def recognizer(ms: ModelSet) -> TextRecognizer:
-        return TextRecognizer(engine("rec", ms.rec), cfg.rec, load_charset(ms), ms.rec_height, policy)
+    cascade = bool(cfg.rec.fast_set and cfg.rec.fast_set != models.name)
+    fast_set = other_set(cfg.rec.fast_set) if cascade else models
+    det_set = other_set(cfg.det.set)
+    probe_set = (
+        other_set(cfg.roi.probe_set)
+        if cfg.roi.enabled and cfg.roi.probe_set and cfg.roi.probe_set != models.name
+        else None
+    )
+    # key → (role, file): every engine this pipeline needs, created at once below
+    wanted: dict[str, tuple[str, Path]] = {"rec": ("rec", models.rec), "det": ("det", det_set.det)}
+    if cascade:
+        wanted["rec_fast"] = ("rec", fast_set.rec)
+    if cfg.cls.enabled and models.cls is not None:
+        wanted["cls"] = ("cls", models.cls)
+    if probe_set is not None:
+        wanted["probe_det"] = ("det", probe_set.det)
+    engines = create_engines(wanted, engine, concurrent=_compiles_on_cpu(cfg))
 
-    strong = recognizer(models)
+    def recognizer(key: str, ms: ModelSet) -> TextRecognizer:
+        return TextRecognizer(engines[key], cfg.rec, load_charset(ms), ms.rec_height, policy)
+
+    strong = recognizer("rec", models)
     rec: TextRecognizer | CascadeRecognizer = strong
-    if cfg.rec.fast_set and cfg.rec.fast_set != models.name:
+    if cascade:
         rc = cfg.rec
-        fast = recognizer(other_set(rc.fast_set))
+        fast = recognizer("rec_fast", fast_set)
         rec = CascadeRecognizer(
             fast,
             strong,
@@ -106,19 +126,40 @@ def build_components(cfg: PodocrConfig, intra_op_threads: int | None = None) -> 
             rc.recheck_small_below,
             rc.small_strong,
         )
-    classifier = None
-    if cfg.cls.enabled and models.cls is not None:
-        classifier = LineClassifier(engine("cls", models.cls), cfg.cls, policy)
-    dm = other_set(cfg.det.set)
-    detector = TextDetector(engine("det", dm.det), cfg.det, dm.det_norm, policy)
+    classifier = LineClassifier(engines["cls"], cfg.cls, policy) if "cls" in engines else None
+    detector = TextDetector(engines["det"], cfg.det, det_set.det_norm, policy)
     probe = detector
-    if cfg.roi.enabled and cfg.roi.probe_set and cfg.roi.probe_set != models.name:
-        ps = other_set(cfg.roi.probe_set)
-        probe = TextDetector(engine("det", ps.det), cfg.det, ps.det_norm, policy)
+    if probe_set is not None:
+        probe = TextDetector(engines["probe_det"], cfg.det, probe_set.det_norm, policy)
     parts = Components(models, detector, rec, classifier, probe, policy, thread)
     if policy is not None and cfg.engine.warm_up:
         parts = dataclasses.replace(parts, warmed=warm_up_components(cfg, parts))
     return parts
+
+
+def create_engines(
+    wanted: dict[str, tuple[str, Path]], create: Callable[[str, Path], Engine], concurrent: bool
+) -> dict[str, Engine]:
+    """`create(role, file)` for every key. With `concurrent`, the first on this thread (a backend sets itself
+    up lazily on first use), then the rest on two threads: compiling a model for the CPU is one core's work
+    for a fraction of a second per model, and a worker waits for all of them before its first photo."""
+    keys = list(wanted)
+    if not concurrent or len(keys) < 3:
+        return {k: create(*wanted[k]) for k in keys}
+    out = {keys[0]: create(*wanted[keys[0]])}
+    with ThreadPoolExecutor(2, thread_name_prefix="podocr-load") as pool:
+        made = pool.map(lambda k: create(*wanted[k]), keys[1:])
+        out.update(zip(keys[1:], made, strict=True))
+    return out
+
+
+def _compiles_on_cpu(cfg: PodocrConfig) -> bool:
+    """Whether the engines are CPU engines of a backend whose loading is safe on several threads (OpenVINO,
+    ONNX Runtime); GPU engines (CUDA contexts, TensorRT builders) are created one by one."""
+    return cfg.engine.provider.strip().lower() == "cpu" and resolve_backend(cfg.engine) in (
+        "openvino",
+        "onnxruntime",
+    )
 
 
 def _wants_thread(cfg: PodocrConfig, policy: ShapePolicy | None) -> bool:

@@ -34,6 +34,7 @@ def det_step(det: DetConfig) -> int:
     """Detection inputs are sized in multiples of this (the bucket step, at least the model stride)."""
     return max(MODEL_STRIDE, round_up(det.bucket_step, MODEL_STRIDE))
 
+
 @dataclass(slots=True)
 class DetBoxes:
     """Text boxes found in one image: quads (K, 4, 2) float32 TL,TR,BR,BL and their mean probabilities."""

@@ -12,7 +12,8 @@ from podocr.config import PodocrConfig
 from podocr.eval.metrics import match_lines
 from podocr.ocr.pipeline import OcrPipeline
 from podocr.ocr.runtime.engine_openvino import native_bf16
-from podocr.ocr.stages.deblur import sharpness, wiener_deblur
+from podocr.ocr.stages import deblur as deblur_module
+from podocr.ocr.stages.deblur import COARSE_SIGMA, deblur, sharpness, wiener_deblur
 from podocr.ocr.stages.reread import wants_reread
 
 BF16_ONLY = pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bf16")
@@ -98,6 +99,28 @@ def test_wiener_deblur_matches_the_plain_complex_fft_filter(shape, sigma):
     got, want = wiener_deblur(image, sigma).astype(int), _wiener_reference(image, sigma).astype(int)
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1
+
+
+@pytest.mark.parametrize("sigma", [7.9, 8.0, 16.0])
+def test_a_wide_blur_is_undone_on_a_shrunk_copy_with_the_same_result(sigma, monkeypatch):
+    """From twice `COARSE_SIGMA` the filter runs on a copy shrunk by a whole factor (what it restores lies below
+    the shrunk copy's resolution), within a few grey levels of the full-size filter; below that, at full size."""
+    blurred = blur(text_image(size=34), sigma)
+    full = wiener_deblur(blurred, sigma)
+    sizes: list[tuple[int, ...]] = []
+
+    def spy(image: np.ndarray, s: float, noise: float = 0.01) -> np.ndarray:
+        sizes.append(image.shape)
+        return wiener_deblur(image, s, noise)
+
+    monkeypatch.setattr(deblur_module, "wiener_deblur", spy)
+    got = deblur(blurred, sigma)
+    factor = int(sigma // COARSE_SIGMA)
+    assert got.shape == blurred.shape and sizes[0][0] == -(-blurred.shape[0] // max(1, factor))
+    diff = np.abs(got.astype(int) - full.astype(int))
+    assert diff.max() <= 4 and diff.mean() < 0.3
+    if factor < 2:
+        np.testing.assert_array_equal(got, full)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import numpy as np
 from podocr.config import DetConfig
 from podocr.ocr.clock import STAGES
 from podocr.ocr.region import Region
-from podocr.ocr.stages.deblur import sharpness, wiener_deblur
+from podocr.ocr.stages.deblur import deblur, sharpness
 from podocr.types import PageResult
 
 CONFIDENT = 0.8  # a line read at least this sure counts as read when judging a page
@@ -53,7 +53,7 @@ def reread_blurred(
     x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
     t0 = time.perf_counter()
     sharpened = photo.copy()
-    sharpened[y0:y1, x0:x1] = wiener_deblur(photo[y0:y1, x0:x1], sigma)
+    sharpened[y0:y1, x0:x1] = deblur(photo[y0:y1, x0:x1], sigma)
     deblur_s = time.perf_counter() - t0
     again = read(sharpened)
     timings = {k: page.timings.get(k, 0.0) + again.timings.get(k, 0.0) for k in STAGES}

@@ -92,6 +92,7 @@ class ThreadedEngine:
         self.inner, self.thread, self.role = inner, thread, role
         self.provider: str = inner.provider
         self.input_name: str = inner.input_name
+        self.spatial_step: int = int(getattr(inner, "spatial_step", 1))  # the input grid it pads to (det.py)
         self.shapes: Counter[tuple[int, ...]] = Counter()
 
     @property

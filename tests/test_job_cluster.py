@@ -113,3 +113,56 @@ def test_joining_a_cluster_whose_workers_run_the_profiler_on_an_affected_python_
     first, last = PROFILER_DEADLOCK_PYTHONS
     affected = first <= sys.version_info[:2] < last
     assert ("gh-106883" in caplog.text) == affected
+
+
+def test_a_local_clusters_workers_load_the_jobs_models_as_they_start() -> None:
+    """Nothing here asks for the models: the worker's preload loads the pipeline the job's tasks will ask for
+    (same cache key), once, so the warm-up finds it loaded or in progress."""
+    import time
+
+    from podocr.job.cache import load_history
+
+    cfg = PodocrConfig.load(environ={}, overrides={"job.dashboard_address": "", "job.n_workers": 1})
+    handle = start_cluster(cfg, 1)
+    try:
+        deadline = time.monotonic() + 60
+        loads: list[str] = []
+        while not loads and time.monotonic() < deadline:
+            time.sleep(0.2)
+            loads = next(iter(handle.client.run(load_history).values()))
+        assert loads == [config_key(cfg, handle.intra_op_threads)]
+    finally:
+        handle.close()
+
+
+def test_the_preload_carries_the_pipeline_settings_but_never_io_credentials() -> None:
+    import json
+
+    from podocr.job.preload import preload_argv
+
+    cfg = PodocrConfig.load(
+        environ={},
+        overrides={"io.aws_secret_access_key": "hunter2", "det.box_thresh": 0.45, "job.malloc_arena_max": 3},
+    )
+    argv = preload_argv(cfg, 2)
+    assert "hunter2" not in " ".join(argv)
+    sent = PodocrConfig.from_dict(json.loads(argv[argv.index("--config") + 1]))
+    assert config_key(sent, 2) == config_key(cfg, 2)
+    assert sent.job.malloc_arena_max == 3
+
+
+def test_the_deployments_own_worker_preloads_still_run_beside_ours(tmp_path) -> None:
+    import dask
+
+    from podocr.job.preload import MODULE, worker_preloads
+
+    cfg = PodocrConfig()
+    theirs = str(tmp_path / "theirs.py")
+    with dask.config.set(
+        {"distributed.worker.preload": [theirs], "distributed.worker.preload-argv": ["--flag", "1"]}
+    ):
+        got = worker_preloads(cfg, 1)
+    assert got["preload"] == [theirs, MODULE]
+    assert got["preload_argv"][0] == ["--flag", "1"] and "--config" in got["preload_argv"][1]
+    with dask.config.set({"distributed.worker.preload": [], "distributed.worker.preload-argv": []}):
+        assert worker_preloads(cfg, 1)["preload"] == [MODULE]

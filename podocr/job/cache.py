@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 _PIPELINES: dict[str, OcrPipeline] = {}
 _LOCK = threading.Lock()  # threads_per_worker > 1: two tasks must not both load the same models
 _LOADS: list[str] = []  # every load, in order: proves "once per worker" in tests and run stats
-_PIPELINE_SECTIONS = ("models", "engine", "roi", "det", "cls", "rec")
+PIPELINE_SECTIONS = ("models", "engine", "roi", "det", "cls", "rec")
 
 
 def config_key(cfg: PodocrConfig, intra_op_threads: int | None = None) -> str:
     """Stable hash of everything that shapes the pipeline (not io/job settings, which do not)."""
     data = cfg.to_dict()
-    relevant = {name: data[name] for name in _PIPELINE_SECTIONS}
+    relevant = {name: data[name] for name in PIPELINE_SECTIONS}
     relevant["intra_op_threads"] = {"value": intra_op_threads}
     blob = json.dumps(relevant, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -160,6 +160,8 @@ def _client(cluster_or_address: Any, timeout_s: float = 20.0) -> Any:
 def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
     from distributed import LocalCluster
 
+    from podocr.job import preload
+
     job = cfg.job
     cores = usable_cores()
     workers, intra = plan_local(
@@ -174,6 +176,8 @@ def _start_local(cfg: PodocrConfig, n_partitions: int) -> ClusterHandle:
                 processes=True,
                 memory_limit=limit or 0,
                 silence_logs=logging.ERROR,
+                # each worker starts loading the models as it starts (job/preload.py)
+                **preload.worker_preloads(cfg, intra),
                 **dashboard_kwargs(job.dashboard_address),
             )
         client = _client(cluster)

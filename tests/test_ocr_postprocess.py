@@ -21,7 +21,7 @@ from podocr.ocr.geometry import (
     rotate90_affine,
 )
 from podocr.ocr.stages.crop import crop_quad
-from podocr.ocr.stages.det import db_boxes, limit_scale, padded_shape
+from podocr.ocr.stages.det import NORMS, db_boxes, limit_scale, normalise, padded_shape
 from podocr.ocr.stages.rec import ctc_greedy_decode, resize_to_height
 
 
@@ -192,3 +192,16 @@ def test_crop_quad_reads_a_rotated_quad_upright():
     assert crop.shape[:2] == (10, 100) and crop.mean() < 10
     small = resize_to_height(np.zeros((96, 4000, 3), np.uint8), 48, 1600)
     assert small.shape[:2] == (48, 1600)
+
+
+@pytest.mark.parametrize("norm", sorted(NORMS))
+def test_detector_normalisation_is_the_model_familys_mean_and_std_written_in_place(norm: str) -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    mean, std = NORMS[norm]
+    expected = ((image.astype(np.float64) / 255.0 - mean) / std).transpose(2, 0, 1)
+    np.testing.assert_allclose(normalise(image, norm), expected, atol=1e-5)
+    batch = np.zeros((2, 3, 64, 64), np.float32)
+    normalise(image, norm, out=batch[1, :, :37, :53])
+    np.testing.assert_allclose(batch[1, :, :37, :53], expected, atol=1e-5)
+    assert not batch[0].any() and not batch[1, :, 37:].any() and not batch[1, :, :, 53:].any()

@@ -280,6 +280,21 @@ def test_openvino_keeps_few_shapes_and_recompiles_past_its_bound():
     assert rec._shapes == {(1, 3, models.rec_height, 240)}
 
 
+def test_openvino_outputs_are_the_callers_own_not_the_requests_buffer():
+    """Inputs and outputs are shared with the infer request (no copies in the bindings); what `run` returns
+    must still survive the request's next call, and a batch must equal its items run one by one."""
+    models = resolve(ModelsConfig(set="v6-tiny"))
+    rec = create_engine(models.rec, EngineConfig(backend="openvino", bf16="off"), "rec", EngineOptions(1))
+    lines = np.ascontiguousarray(calibration_batches("rec", rec_height=models.rec_height)[0][:3, :, :, :240])
+    batch = rec.run(lines)
+    kept = batch.copy()
+    singles = [rec.run(lines[i : i + 1]) for i in range(3)]
+    rec.run(np.zeros_like(lines[:1]))
+    np.testing.assert_array_equal(batch, kept)
+    np.testing.assert_array_equal(np.concatenate(singles), kept)
+    assert not np.array_equal(singles[0], singles[1])
+
+
 @pytest.mark.parametrize(("backend", "grid"), [("onnxruntime", 64), ("openvino", 128)])
 def test_label_crops_are_scaled_onto_the_detectors_grid_not_padded_to_it(backend, grid):
     """The label detector's inputs are cut in multiples of its engine's grid (OpenVINO's 128 is coarser than

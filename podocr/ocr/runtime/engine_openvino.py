@@ -103,8 +103,17 @@ class OpenVinoEngine:
             return self._compiled, self._generation
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        if x.shape[0] > 1:  # one item per call: the batch size would multiply the shapes prepared
-            return np.concatenate([self.run(x[i : i + 1]) for i in range(x.shape[0])])
+        # one item per call: the batch size would multiply the shapes prepared. Each item's output is copied
+        # once, out of the request's buffer (which the request reuses on its next call) into the batch's.
+        first = self._infer(x[:1])
+        out = np.empty((x.shape[0], *first.shape[1:]), np.float32)
+        out[:1] = first
+        for i in range(1, x.shape[0]):
+            out[i : i + 1] = self._infer(x[i : i + 1])
+        return out
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        """One item's output: a view of this thread's request buffer, valid until its next call."""
         height, width = x.shape[-2:]
         step = self.spatial_step
         padded = (-(-height // step) * step, -(-width // step) * step)
@@ -114,11 +123,12 @@ class OpenVinoEngine:
         local = self._local
         if getattr(local, "generation", None) != generation:
             local.request, local.generation = compiled.create_infer_request(), generation
-        result = local.request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
-        # the request reuses its output buffer on the next call: hand the caller its own copy (of the
-        # unpadded part only)
-        out = result[0][..., :height, :width] if padded != (height, width) else result[0]
-        return np.array(out, dtype=np.float32)
+        # shared both ways: the request reads the caller's array and its result is the request's own buffer
+        # (a synchronous call on this thread's request, copied out by `run` before the next)
+        result = local.request.infer(
+            {0: np.ascontiguousarray(x, dtype=np.float32)}, share_inputs=True, share_outputs=True
+        )
+        return result[0][..., :height, :width] if padded != (height, width) else result[0]
 
     def __repr__(self) -> str:
         return f"OpenVinoEngine({self.role}, {self.provider})"

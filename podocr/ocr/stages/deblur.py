@@ -84,18 +84,24 @@ def _packed_gain(rows: int, cols: int, sigma: float, noise: float) -> np.ndarray
     layout gets the gain of the frequency it holds. Columns 1… hold frequency (col + 1) // 2 across, with
     every row's vertical frequency in FFT order; column 0, and the last column when `cols` is even (across
     frequency cols / 2), hold those columns' own real transforms down the rows: frequency (row + 1) // 2.
-    The gain is even in both frequencies, so only their magnitudes matter.
+    The gain is even in both frequencies, so only their magnitudes matter. The Gaussian's transfer function
+    is separable, so the 2-D one is the outer product of two 1-D ones: no exponential per frequency.
     """
+    k = np.float32(-2.0 * np.pi**2 * sigma**2)
 
     def freq(k: np.ndarray, n: int) -> np.ndarray:
         return (np.minimum(k, n - k) / n).astype(np.float32)
 
     def gain(fy: np.ndarray, fx: np.ndarray | np.float32) -> np.ndarray:
-        otf = np.exp(np.float32(-2.0 * np.pi**2 * sigma**2) * (fx * fx + fy * fy))
+        otf = np.exp(k * (fx * fx + fy * fy))
         return otf / (otf * otf + np.float32(noise))
 
     r, c = np.arange(rows), np.arange(cols)
-    packed = gain(freq(r, rows)[:, None], freq((c + 1) // 2, cols)[None, :])
+    fy, fx = freq(r, rows), freq((c + 1) // 2, cols)
+    packed = np.outer(np.exp(k * fy * fy), np.exp(k * fx * fx))  # the transfer function
+    denominator = packed * packed
+    denominator += np.float32(noise)
+    packed /= denominator
     down = freq((r + 1) // 2, rows)
     packed[:, 0] = gain(down, np.float32(0.0))
     if cols % 2 == 0:

@@ -279,7 +279,8 @@ def run_size(
         ctx = JobContext(
             cfg, plan.run_id, DATE, staging_uri, f"{staging_uri}/{sink.STAGED_MANIFEST}", str(root)
         )
-        processed = process(ctx, plan.todo, bounds, lambda _: None)
+        with process(ctx, plan.todo, bounds, lambda _: None) as processed:
+            pass  # the phase ends once the job's client to the cluster is closed
         assert not processed.outcome.failed, processed.outcome.failed
     with rss.phase(phases, "commit"):
         stats = {

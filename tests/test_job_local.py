@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import multiprocessing
+import threading
 from pathlib import Path
 
 import duckdb
@@ -163,6 +165,9 @@ def test_demo_runs_on_a_local_cluster_and_reuses_its_photos(tmp_path: Path) -> N
     peak, limit = success["cluster"]["worker_peak_rss_mib"], success["cluster"]["memory_limit_bytes"]
     assert 100 < peak < limit / 2**20, success["cluster"]
     assert f"peak {peak} MiB of {limit // 2**20} MiB per worker" in result.output
+    # the cluster shuts down while the day commits, and is gone when the command returns
+    assert not multiprocessing.active_children()
+    assert not [t for t in threading.enumerate() if t.name == "podocr-cluster-close"]
     again = CliRunner().invoke(main, [*args, "--scheduler", "synchronous"], catch_exceptions=False)
     assert again.exit_code == 0 and "reusing 4 synthetic photos" in again.output
 

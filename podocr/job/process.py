@@ -1,11 +1,15 @@
 """The process phase: a cluster, the models loaded on every worker, then every partition to do, watched.
 
 Returns the dispatch `Outcome` plus what the `_SUCCESS` document records about the cluster and the models.
-The cluster we started is always closed here; an external one (`--scheduler`) is never shut down.
+The cluster we started is always closed: on success in the background, so that the commit and the report
+overlap its shutdown (`Processed.wait_closed`), on failure before the error leaves here. An external one
+(`--scheduler`) is never shut down.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +20,8 @@ from podocr.job.cluster import ClusterHandle, start_cluster
 from podocr.job.exitcodes import InfrastructureError, InvalidInput, JobError
 from podocr.job.partition import JobContext, provider_of, warm_up
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Processed:
@@ -23,6 +29,18 @@ class Processed:
     cluster: dict[str, Any]
     model: dict[str, Any]
     durations: dict[str, float] = field(default_factory=dict)
+    closing: threading.Thread | None = None  # the cluster's shutdown, still running
+
+    def wait_closed(self) -> None:
+        """Return once the cluster this phase started has shut down."""
+        if self.closing is not None:
+            self.closing.join()
+
+    def __enter__(self) -> Processed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait_closed()
 
 
 def partition_deadline(cfg: PodocrConfig) -> float:
@@ -55,7 +73,7 @@ def process(ctx: JobContext, todo: list[int], bounds: list[tuple[int, int]], ech
         t_process = time.perf_counter()
         outcome = _run(cluster, ctx, todo, bounds)
         t_done = time.perf_counter()
-        return Processed(
+        processed = Processed(
             outcome,
             {
                 **cluster.describe(),
@@ -71,9 +89,24 @@ def process(ctx: JobContext, todo: list[int], bounds: list[tuple[int, int]], ech
                 "process_s": round(t_done - t_process, 3),
             },
         )
-    finally:
+    except BaseException:
         if cluster is not None:
             cluster.close()
+        raise
+    processed.closing = _close_in_background(cluster) if cluster is not None else None
+    return processed
+
+
+def _close_in_background(cluster: ClusterHandle) -> threading.Thread:
+    def close() -> None:
+        try:
+            cluster.close()
+        except Exception as exc:  # the day's work is done; a cluster that shuts down untidily is only logged
+            log.warning("closing the Dask cluster failed: %s: %s", type(exc).__name__, exc)
+
+    thread = threading.Thread(target=close, name="podocr-cluster-close")
+    thread.start()
+    return thread
 
 
 def _warm_up(cluster: ClusterHandle, ctx: JobContext) -> dict[str, Any]:

@@ -80,39 +80,40 @@ def run_batch(
     # process
     ctx = JobContext(cfg, plan.run_id, date, staging_uri, staged_manifest, images_root)
     attempt: dict[str, Any] = {"started_at": started_at, "partitions": plan.todo}
-    processed = process(ctx, plan.todo, bounds, echo)
-    outcome = processed.outcome
-    attempt.update(cluster=processed.cluster, finished_at=now(), failed=sorted(outcome.failed))
-    plan.meta.setdefault("attempts", []).append(attempt)
-    storage_step(sink.write_json_atomic, fs, plan.meta, f"{layout.staging(plan.run_id)}/{sink.RUN_META}")
-    if outcome.failed:
-        shown = "; ".join(f"partition {p}: {err}" for p, err in sorted(outcome.failed.items())[:3])
-        raise PartialFailure(
-            f"{len(outcome.failed)} of {len(bounds)} partitions failed after {job.retries} retries ({shown}). "
-            f"Nothing was committed; completed parts are kept in {staging_uri}. "
-            f"Rerun with --resume to redo only the failed partitions."
-        )
+    with process(ctx, plan.todo, bounds, echo) as processed:  # the cluster shuts down while the day commits
+        outcome = processed.outcome
+        attempt.update(cluster=processed.cluster, finished_at=now(), failed=sorted(outcome.failed))
+        plan.meta.setdefault("attempts", []).append(attempt)
+        storage_step(sink.write_json_atomic, fs, plan.meta, f"{layout.staging(plan.run_id)}/{sink.RUN_META}")
+        if outcome.failed:
+            shown = "; ".join(f"partition {p}: {err}" for p, err in sorted(outcome.failed.items())[:3])
+            raise PartialFailure(
+                f"{len(outcome.failed)} of {len(bounds)} partitions failed after {job.retries} retries "
+                f"({shown}). "
+                f"Nothing was committed; completed parts are kept in {staging_uri}. "
+                f"Rerun with --resume to redo only the failed partitions."
+            )
 
-    # commit
-    processed_rows = sum(int(s["rows"]) for s in outcome.done.values())
-    process_s = processed.durations["process_s"]
-    stats = {
-        "date": date,
-        "output": f"{output_root}/{sink.RESULTS_DIR}/date={date}",
-        "photos_processed": processed_rows,
-        "images_root": images_root,
-        "photos_per_s": round(processed_rows / process_s, 3) if process_s > 0 else None,
-        "photos_per_min": round(60 * processed_rows / process_s, 1) if process_s > 0 else None,
-        "model": processed.model,
-        "cluster": processed.cluster,
-        "sizing": sizing.describe(),
-        "durations": {"validate_s": round(validate_s, 3), **processed.durations},
-        "started_at": started_at,
-    }
-    success = commit(fs, layout, plan, manifest, bounds, stats, t0)
-    if job.report:
-        _write_report(output_root, date, cfg, images_root, echo)
-    return success
+        # commit
+        processed_rows = sum(int(s["rows"]) for s in outcome.done.values())
+        process_s = processed.durations["process_s"]
+        stats = {
+            "date": date,
+            "output": f"{output_root}/{sink.RESULTS_DIR}/date={date}",
+            "photos_processed": processed_rows,
+            "images_root": images_root,
+            "photos_per_s": round(processed_rows / process_s, 3) if process_s > 0 else None,
+            "photos_per_min": round(60 * processed_rows / process_s, 1) if process_s > 0 else None,
+            "model": processed.model,
+            "cluster": processed.cluster,
+            "sizing": sizing.describe(),
+            "durations": {"validate_s": round(validate_s, 3), **processed.durations},
+            "started_at": started_at,
+        }
+        success = commit(fs, layout, plan, manifest, bounds, stats, t0)
+        if job.report:
+            _write_report(output_root, date, cfg, images_root, echo)
+        return success
 
 
 def _write_report(

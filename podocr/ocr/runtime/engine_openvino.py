@@ -7,8 +7,10 @@ keeps fp32's exponent range, so nothing overflows as fp16 can; what it costs is 
 the pipeline's reads measure on whole photos (docs/models.md). Without native bf16 OpenVINO's fp32 is no faster
 than ONNX Runtime's, so `auto` keeps ONNX Runtime there.
 
-Threads: every calling thread (the job's batch threads) keeps its own infer request; a synchronous call runs
-on the caller's thread with the engine's intra-op threads, so batch threads run their model calls at once.
+Threads: every calling thread (the job's batch threads) keeps its own infer request. The model is compiled
+with one stream, on which calls take turns: two threads meeting on one model wait for each other. A stream
+per thread made the pipeline no faster, and would prepare every input shape once per stream
+(docs/performance.md).
 """
 
 from __future__ import annotations
@@ -147,8 +149,7 @@ def create(model_path: Path, cfg: EngineConfig, role: str, options: EngineOption
     config = {
         "INFERENCE_PRECISION_HINT": precision,
         "PERFORMANCE_HINT": "LATENCY",
-        # one stream: a synchronous call runs on its caller's thread, so batch threads still run at once
-        "NUM_STREAMS": 1,
+        "NUM_STREAMS": 1,  # one stream: shapes prepared once (see the module's docstring)
         "INFERENCE_NUM_THREADS": resolve_threads(cfg, options),
         "ENABLE_CPU_PINNING": False,  # a Dask worker shares its cores with the batch threads' host work
     }

@@ -87,18 +87,18 @@ def _packed_gain(rows: int, cols: int, sigma: float, noise: float) -> np.ndarray
     The gain is even in both frequencies, so only their magnitudes matter. The Gaussian's transfer function
     is separable, so the 2-D one is the outer product of two 1-D ones: no exponential per frequency.
     """
-    k = np.float32(-2.0 * np.pi**2 * sigma**2)
+    decay = np.float32(-2.0 * np.pi**2 * sigma**2)  # the transfer function is exp(decay · f²)
 
     def freq(k: np.ndarray, n: int) -> np.ndarray:
         return (np.minimum(k, n - k) / n).astype(np.float32)
 
     def gain(fy: np.ndarray, fx: np.ndarray | np.float32) -> np.ndarray:
-        otf = np.exp(k * (fx * fx + fy * fy))
+        otf = np.exp(decay * (fx * fx + fy * fy))
         return otf / (otf * otf + np.float32(noise))
 
     r, c = np.arange(rows), np.arange(cols)
     fy, fx = freq(r, rows), freq((c + 1) // 2, cols)
-    packed = np.outer(np.exp(k * fy * fy), np.exp(k * fx * fx))  # the transfer function
+    packed = np.outer(np.exp(decay * fy * fy), np.exp(decay * fx * fx))  # the transfer function
     denominator = packed * packed
     denominator += np.float32(noise)
     packed /= denominator

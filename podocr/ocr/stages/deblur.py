@@ -92,18 +92,14 @@ def _packed_gain(rows: int, cols: int, sigma: float, noise: float) -> np.ndarray
     def freq(k: np.ndarray, n: int) -> np.ndarray:
         return (np.minimum(k, n - k) / n).astype(np.float32)
 
-    def gain(fy: np.ndarray, fx: np.ndarray | np.float32) -> np.ndarray:
-        otf = np.exp(decay * (fx * fx + fy * fy))
+    def wiener(otf: np.ndarray) -> np.ndarray:
         return otf / (otf * otf + np.float32(noise))
 
     r, c = np.arange(rows), np.arange(cols)
     fy, fx = freq(r, rows), freq((c + 1) // 2, cols)
-    packed = np.outer(np.exp(decay * fy * fy), np.exp(decay * fx * fx))  # the transfer function
-    denominator = packed * packed
-    denominator += np.float32(noise)
-    packed /= denominator
+    packed = wiener(np.outer(np.exp(decay * fy * fy), np.exp(decay * fx * fx)))
     down = freq((r + 1) // 2, rows)
-    packed[:, 0] = gain(down, np.float32(0.0))
+    packed[:, 0] = wiener(np.exp(decay * (down * down)))
     if cols % 2 == 0:
-        packed[:, -1] = gain(down, np.float32(0.5))
+        packed[:, -1] = wiener(np.exp(decay * (np.float32(0.25) + down * down)))
     return packed
